@@ -1,0 +1,157 @@
+// A validated policy document -> CompiledPolicy: defaults filled in, durations in seconds, every list
+// pre-built for matching, so no decision parses anything.
+import { createHash } from 'node:crypto';
+import { PolicyError } from '../errors.js';
+import type { BooleanSignal, DecisionKind } from '../types.js';
+import { DEFAULT_RISK_WEIGHTS, DEFAULT_SENSITIVE_ACTIONS, DEFAULTS } from './defaults.js';
+import { parseDuration } from './duration.js';
+import { compileActionPattern } from './glob.js';
+import { compileNetworkList } from './network.js';
+import { policyValidate } from './schema.js';
+import { checkSemantics } from './semantic.js';
+import type {
+  CompiledOverride,
+  CompiledPolicy,
+  CompiledRule,
+  EnforcementSettings,
+  Granularity,
+  JsonLogic,
+  PromptingRule,
+  RiskWeightKey,
+} from './types.js';
+import { parseYamlWithSchema, sortProblems, type YamlSource } from './yaml-source.js';
+
+/** The document's shape once it passed schemas/policy.schema.json. */
+type PromptingEntry = Partial<Record<BooleanSignal, DecisionKind>>;
+interface PolicyDocument {
+  mfa_enforcement: {
+    all_users?: boolean;
+    users?: string[];
+    groups?: string[];
+    grace_period?: string;
+    exclude_service_accounts?: boolean;
+    exclude_users?: string[];
+    exclude_groups?: string[];
+    risk_based_prompting?: PromptingEntry[];
+    remember_mfa?: string;
+    step_up_max_age?: string;
+    fail_mode?: DecisionKind;
+  };
+  recovery?: { backup_codes?: number; admin_recovery?: 'verify_with_id' | 'disabled'; recovery_timeout?: string };
+  sensitive_actions?: string[];
+  networks?: { trusted?: string[]; blocked?: string[] };
+  countries?: { blocked?: string[]; allowed?: string[] };
+  location?: { granularity?: Granularity; unknown_location?: 'auto' | 'new' | 'known' };
+  impossible_travel?: { max_speed_kmh?: number; min_distance_km?: number };
+  risk?: { weights?: Partial<Record<RiskWeightKey, number>>; thresholds?: { prompt_mfa?: number; require_mfa?: number } };
+  rules?: { id: string; description?: string; when: JsonLogic; decision: DecisionKind; mode?: 'enforce' | 'report_only' }[];
+  overrides?: {
+    users?: string[];
+    groups?: string[];
+    exclude?: boolean;
+    grace_period?: string;
+    remember_mfa?: string;
+    step_up_max_age?: string;
+    risk_based_prompting?: PromptingEntry[];
+  }[];
+  time_zone?: string;
+}
+
+function prompting(entries: PromptingEntry[]): PromptingRule[] {
+  return entries.flatMap((e) => Object.entries(e).map(([signal, decision]) => ({ signal: signal as BooleanSignal, decision: decision as DecisionKind })));
+}
+
+function seconds(text: string | undefined, fallback: number): number {
+  return text === undefined ? fallback : parseDuration(text);
+}
+
+function overrides(doc: PolicyDocument): CompiledOverride[] {
+  return (doc.overrides ?? []).map((o) => {
+    const settings: Partial<EnforcementSettings> = {};
+    if (o.grace_period !== undefined) settings.grace_period_s = parseDuration(o.grace_period);
+    if (o.remember_mfa !== undefined) settings.remember_mfa_s = parseDuration(o.remember_mfa);
+    if (o.step_up_max_age !== undefined) settings.step_up_max_age_s = parseDuration(o.step_up_max_age);
+    if (o.risk_based_prompting !== undefined) settings.risk_based_prompting = prompting(o.risk_based_prompting);
+    const compiled: CompiledOverride = { users: new Set(o.users ?? []), groups: new Set(o.groups ?? []), settings };
+    if (o.exclude !== undefined) compiled.exclude = o.exclude;
+    return compiled;
+  });
+}
+
+function build(doc: PolicyDocument, meta: { version: string; source: string }, reads: Map<number, Set<string>>, timeZone: string): CompiledPolicy {
+  const e = doc.mfa_enforcement;
+  const weights = { ...DEFAULT_RISK_WEIGHTS, ...(doc.risk?.weights ?? {}) };
+  const thresholds: { prompt_mfa?: number; require_mfa?: number } = {};
+  if (doc.risk?.thresholds?.prompt_mfa !== undefined) thresholds.prompt_mfa = doc.risk.thresholds.prompt_mfa;
+  if (doc.risk?.thresholds?.require_mfa !== undefined) thresholds.require_mfa = doc.risk.thresholds.require_mfa;
+  const rules: CompiledRule[] = (doc.rules ?? []).map((r, i) => {
+    const rule: CompiledRule = {
+      id: r.id,
+      when: r.when,
+      decision: r.decision,
+      report_only: r.mode === 'report_only',
+      reads: reads.get(i) ?? new Set(),
+    };
+    if (r.description !== undefined) rule.description = r.description;
+    return rule;
+  });
+  return {
+    version: meta.version,
+    source: meta.source,
+    enforcement: {
+      all_users: e.all_users ?? DEFAULTS.all_users,
+      users: new Set(e.users ?? []),
+      groups: new Set(e.groups ?? []),
+      exclude_service_accounts: e.exclude_service_accounts ?? DEFAULTS.exclude_service_accounts,
+      exclude_users: new Set(e.exclude_users ?? []),
+      exclude_groups: new Set(e.exclude_groups ?? []),
+      fail_mode: e.fail_mode ?? DEFAULTS.fail_mode,
+      grace_period_s: seconds(e.grace_period, DEFAULTS.grace_period_s),
+      remember_mfa_s: seconds(e.remember_mfa, DEFAULTS.remember_mfa_s),
+      step_up_max_age_s: seconds(e.step_up_max_age, DEFAULTS.step_up_max_age_s),
+      risk_based_prompting: prompting(e.risk_based_prompting ?? []),
+    },
+    overrides: overrides(doc),
+    recovery: {
+      backup_codes: doc.recovery?.backup_codes ?? DEFAULTS.backup_codes,
+      admin_recovery: doc.recovery?.admin_recovery ?? DEFAULTS.admin_recovery,
+      recovery_timeout_s: seconds(doc.recovery?.recovery_timeout, DEFAULTS.recovery_timeout_s),
+    },
+    sensitive_actions: (doc.sensitive_actions ?? DEFAULT_SENSITIVE_ACTIONS).map(compileActionPattern),
+    networks: {
+      trusted: compileNetworkList(doc.networks?.trusted ?? []),
+      blocked: compileNetworkList(doc.networks?.blocked ?? []),
+    },
+    countries: {
+      blocked: new Set(doc.countries?.blocked ?? []),
+      allowed: doc.countries?.allowed ? new Set(doc.countries.allowed) : null,
+    },
+    location: {
+      granularity: doc.location?.granularity ?? DEFAULTS.granularity,
+      unknown_location: doc.location?.unknown_location ?? DEFAULTS.unknown_location,
+    },
+    impossible_travel: {
+      max_speed_kmh: doc.impossible_travel?.max_speed_kmh ?? DEFAULTS.max_speed_kmh,
+      min_distance_km: doc.impossible_travel?.min_distance_km ?? DEFAULTS.min_distance_km,
+    },
+    risk: { weights, thresholds },
+    rules,
+    time_zone: timeZone,
+  };
+}
+
+export function policyVersion(bytes: Buffer): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** Parses, validates and compiles a policy; throws PolicyError with every problem found. */
+export function parsePolicy(source: string | Buffer, file: string): CompiledPolicy {
+  const bytes = typeof source === 'string' ? Buffer.from(source, 'utf8') : source;
+  const src: YamlSource = parseYamlWithSchema(bytes.toString('utf8'), file, policyValidate());
+  if (src.syntaxErrors) throw new PolicyError(src.problems);
+  const semantic = checkSemantics(src.value, src);
+  const problems = sortProblems([...src.problems, ...semantic.problems]);
+  if (problems.length > 0) throw new PolicyError(problems);
+  const meta = { version: policyVersion(bytes), source: file };
+  return build(src.value as PolicyDocument, meta, semantic.reads, semantic.timeZone ?? DEFAULTS.time_zone);
+}

@@ -1,0 +1,174 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { PolicyError } from '../errors.js';
+import { DEFAULT_RISK_WEIGHTS, DEFAULT_SENSITIVE_ACTIONS, loadPolicy, parsePolicy } from './index.js';
+
+const FIXTURES = 'test/fixtures/policies';
+
+describe('the seed policy', () => {
+  const policy = loadPolicy('policies/default.yaml');
+
+  it('loads unchanged, with its values and the defaults', () => {
+    expect(policy.source).toBe('policies/default.yaml');
+    expect(policy.version).toMatch(/^[0-9a-f]{64}$/);
+    expect(policy.enforcement).toEqual({
+      all_users: true,
+      users: new Set(),
+      groups: new Set(),
+      grace_period_s: 30 * 86_400,
+      exclude_service_accounts: true,
+      exclude_users: new Set(),
+      exclude_groups: new Set(),
+      risk_based_prompting: [
+        { signal: 'new_device', decision: 'prompt_mfa' },
+        { signal: 'new_location', decision: 'prompt_mfa' },
+        { signal: 'sensitive_action', decision: 'require_mfa' },
+      ],
+      remember_mfa_s: 12 * 3_600,
+      step_up_max_age_s: 5 * 60,
+      fail_mode: 'require_mfa',
+    });
+    expect(policy.recovery).toEqual({ backup_codes: 10, admin_recovery: 'verify_with_id', recovery_timeout_s: 86_400 });
+    expect(policy.overrides).toEqual([]);
+    expect(policy.rules).toEqual([]);
+    expect(policy.time_zone).toBe('UTC');
+    expect(policy.location).toEqual({ granularity: 'country', unknown_location: 'auto' });
+    expect(policy.impossible_travel).toEqual({ max_speed_kmh: 900, min_distance_km: 500 });
+    expect(policy.risk).toEqual({ weights: DEFAULT_RISK_WEIGHTS, thresholds: {} });
+    expect(policy.countries).toEqual({ blocked: new Set(), allowed: null });
+    expect(policy.networks.trusted.size).toBe(0);
+    expect(policy.networks.blocked.size).toBe(0);
+  });
+
+  it('uses the OWASP sensitive actions', () => {
+    expect(policy.sensitive_actions.map((m) => m.source)).toEqual([...DEFAULT_SENSITIVE_ACTIONS]);
+    const sensitive = (a: string): boolean => policy.sensitive_actions.some((m) => m.test(a));
+    expect(sensitive('password.change')).toBe(true);
+    expect(sensitive('admin.users.delete')).toBe(true);
+    expect(sensitive('mfa.reset')).toBe(true);
+    expect(sensitive('profile.view')).toBe(false);
+  });
+
+  it('has the sha256 of the file as version', async () => {
+    const { createHash } = await import('node:crypto');
+    expect(policy.version).toBe(createHash('sha256').update(readFileSync('policies/default.yaml')).digest('hex'));
+  });
+});
+
+describe('versions', () => {
+  const text = readFileSync('policies/default.yaml', 'utf8');
+
+  it('is the same for a string and its bytes, and for the same text twice', () => {
+    expect(parsePolicy(text, 'a.yaml').version).toBe(parsePolicy(Buffer.from(text), 'b.yaml').version);
+  });
+
+  it('changes with one byte, even one the YAML ignores', () => {
+    const base = parsePolicy(text, 'a.yaml').version;
+    expect(parsePolicy(text.replace('backup_codes: 10', 'backup_codes: 11'), 'a.yaml').version).not.toBe(base);
+    expect(parsePolicy(`${text} `, 'a.yaml').version).not.toBe(base);
+    expect(parsePolicy(`${text}#`, 'a.yaml').version).not.toBe(base);
+  });
+});
+
+describe('a policy with every key', () => {
+  const p = loadPolicy(`${FIXTURES}/full.yaml`);
+
+  it('compiles enforcement and overrides', () => {
+    expect(p.enforcement.all_users).toBe(false);
+    expect(p.enforcement.users).toEqual(new Set(['alice']));
+    expect(p.enforcement.groups).toEqual(new Set(['finance']));
+    expect(p.enforcement.exclude_users).toEqual(new Set(['svc-backup']));
+    expect(p.enforcement.exclude_groups).toEqual(new Set(['robots']));
+    expect(p.enforcement.grace_period_s).toBe(7 * 86_400);
+    expect(p.enforcement.remember_mfa_s).toBe(8 * 3_600);
+    expect(p.enforcement.step_up_max_age_s).toBe(120);
+    expect(p.enforcement.fail_mode).toBe('allow');
+    expect(p.enforcement.risk_based_prompting).toEqual([
+      { signal: 'new_device', decision: 'prompt_mfa' },
+      { signal: 'impossible_travel', decision: 'require_mfa' },
+      { signal: 'blocked_country', decision: 'deny' },
+    ]);
+    expect(p.overrides).toEqual([
+      { users: new Set(), groups: new Set(['admins']), exclude: false, settings: { remember_mfa_s: 3_600, step_up_max_age_s: 60 } },
+      { users: new Set(['bob']), groups: new Set(), exclude: true, settings: { grace_period_s: 0, risk_based_prompting: [] } },
+    ]);
+  });
+
+  it('compiles the rest', () => {
+    expect(p.recovery).toEqual({ backup_codes: 12, admin_recovery: 'disabled', recovery_timeout_s: 2 * 86_400 });
+    expect(p.sensitive_actions.map((m) => m.source)).toEqual(['admin.*', 'payment.refund', 'POST /admin/*', '* /billing/**']);
+    expect(p.sensitive_actions[3]?.test('GET /billing/invoices/7')).toBe(true);
+    expect(p.networks.trusted.match('10.9.9.9')).toBe('10.0.0.0/8');
+    expect(p.networks.trusted.match('192.0.2.7')).toBe('192.0.2.7');
+    expect(p.networks.trusted.match('2001:db8::1')).toBe('2001:db8::/32');
+    expect(p.networks.blocked.match('203.0.113.9')).toBe('203.0.113.0/24');
+    expect(p.countries).toEqual({ blocked: new Set(['KP']), allowed: new Set(['US', 'DE', 'NO']) });
+    expect(p.location).toEqual({ granularity: 'city', unknown_location: 'known' });
+    expect(p.impossible_travel).toEqual({ max_speed_kmh: 1000, min_distance_km: 0 });
+    expect(p.risk.weights).toEqual({ ...DEFAULT_RISK_WEIGHTS, new_device: 30, trusted_network: -40 });
+    expect(p.risk.thresholds).toEqual({ prompt_mfa: 40, require_mfa: 70 });
+    expect(p.time_zone).toBe('Europe/Berlin');
+  });
+
+  it('compiles rules with what they read', () => {
+    expect(p.rules.map((r) => [r.id, r.decision, r.report_only, [...r.reads].sort()])).toEqual([
+      ['night_admin', 'require_mfa', false, ['time', 'user']],
+      ['risky.score', 'deny', true, ['risk']],
+      ['vip-attr', 'prompt_mfa', false, ['attributes']],
+    ]);
+    expect(p.rules[0]?.description).toBe('Admin work at night needs a fresh MFA.');
+    expect(p.rules[1]?.description).toBeUndefined();
+    expect(p.rules[1]?.when).toEqual({ '>=': [{ var: 'risk.score' }, 90] });
+  });
+});
+
+describe('defaults and edge values', () => {
+  it('fills every default for the smallest policy', () => {
+    const p = parsePolicy('mfa_enforcement: {}\n', 'min.yaml');
+    expect(p.enforcement.all_users).toBe(true);
+    expect(p.enforcement.grace_period_s).toBe(0);
+    expect(p.enforcement.exclude_service_accounts).toBe(false);
+    expect(p.enforcement.risk_based_prompting).toEqual([]);
+    expect(p.recovery).toEqual({ backup_codes: 10, admin_recovery: 'verify_with_id', recovery_timeout_s: 86_400 });
+  });
+
+  it('keeps an explicitly empty list of sensitive actions empty', () => {
+    expect(parsePolicy('mfa_enforcement: {}\nsensitive_actions: []\n', 'x.yaml').sensitive_actions).toEqual([]);
+  });
+
+  it('accepts the bounds of numbers', () => {
+    const p = parsePolicy(
+      'mfa_enforcement: {}\nrecovery: {backup_codes: 100}\nrisk:\n  weights: {new_device: -100, first_login: 100}\n  thresholds: {prompt_mfa: 0, require_mfa: 100}\n',
+      'x.yaml',
+    );
+    expect(p.recovery.backup_codes).toBe(100);
+    expect(p.risk.weights.new_device).toBe(-100);
+    expect(p.risk.thresholds).toEqual({ prompt_mfa: 0, require_mfa: 100 });
+  });
+
+  it('takes one threshold alone', () => {
+    expect(parsePolicy('mfa_enforcement: {}\nrisk: {thresholds: {require_mfa: 80}}\n', 'x.yaml').risk.thresholds).toEqual({ require_mfa: 80 });
+  });
+
+  it('stores the canonical time zone name', () => {
+    expect(parsePolicy('mfa_enforcement: {}\ntime_zone: europe/berlin\n', 'x.yaml').time_zone).toBe('Europe/Berlin');
+  });
+
+  it('reads a file with a byte order mark and CRLF line ends', () => {
+    const p = parsePolicy('\uFEFFmfa_enforcement:\r\n  grace_period: 1d\r\n', 'x.yaml');
+    expect(p.enforcement.grace_period_s).toBe(86_400);
+  });
+});
+
+describe('loadPolicy errors', () => {
+  it('throws PolicyError for a missing file', () => {
+    let err: unknown;
+    try {
+      loadPolicy(`${FIXTURES}/no-such-file.yaml`);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(PolicyError);
+    expect((err as PolicyError).message).toBe(`${FIXTURES}/no-such-file.yaml:1:1 cannot read the policy file (ENOENT)`);
+  });
+});

@@ -1,0 +1,232 @@
+// Every kind of policy mistake, with the exact file:line:col, path and message it must produce.
+import { describe, expect, it } from 'vitest';
+import { formatProblem, PolicyError } from '../errors.js';
+import { loadPolicy, parsePolicy } from './index.js';
+
+const DIR = 'test/fixtures/policies';
+const DURATION_HINT = '(use e.g. 30_days, 24_hours, 15_minutes, 90_seconds or 30d, 24h, 15m, 90s)';
+
+function problems(run: () => unknown): string[] {
+  try {
+    run();
+  } catch (e) {
+    if (!(e instanceof PolicyError)) throw e;
+    expect(e.message).toBe(e.problems.map(formatProblem).join('\n'));
+    return e.problems.map(formatProblem);
+  }
+  throw new Error('expected a PolicyError');
+}
+const fromFile = (name: string): string[] => problems(() => loadPolicy(`${DIR}/${name}`));
+const fromText = (text: string): string[] => problems(() => parsePolicy(text, 'p.yaml'));
+
+describe('fixture files', () => {
+  it('unknown key, with a suggestion, at the key', () => {
+    expect(fromFile('bad-key.yaml')).toEqual([`${DIR}/bad-key.yaml:3:3 mfa_enforcement.grace_priod: unknown key (did you mean grace_period?)`]);
+  });
+
+  it('bad durations in every place', () => {
+    const f = `${DIR}/bad-durations.yaml`;
+    expect(fromFile('bad-durations.yaml')).toEqual([
+      `${f}:2:17 mfa_enforcement.grace_period: invalid duration "3 weeks" ${DURATION_HINT}`,
+      `${f}:3:17 mfa_enforcement.remember_mfa: invalid duration "30_fortnights" ${DURATION_HINT}`,
+      `${f}:4:20 mfa_enforcement.step_up_max_age: invalid duration "1.5h" ${DURATION_HINT}`,
+      `${f}:6:21 recovery.recovery_timeout: invalid duration "-1_days" ${DURATION_HINT}`,
+      `${f}:9:19 overrides[0].grace_period: invalid duration 90 ${DURATION_HINT}`,
+      `${f}:10:19 overrides[0].remember_mfa: invalid duration "12 hours" ${DURATION_HINT}`,
+      `${f}:11:22 overrides[0].step_up_max_age: invalid duration "5min" ${DURATION_HINT}`,
+    ]);
+  });
+
+  it('wrong types, bad enums, bad prompting entries, out of range numbers', () => {
+    const f = `${DIR}/bad-types.yaml`;
+    expect(fromFile('bad-types.yaml')).toEqual([
+      `${f}:2:14 mfa_enforcement.all_users: expected true or false, got string "yes"`,
+      `${f}:3:10 mfa_enforcement.users: expected a list, got string "alice"`,
+      `${f}:4:24 mfa_enforcement.exclude_users[1]: expected a string, got number 42 (quote it if you mean the text: "42")`,
+      `${f}:5:14 mfa_enforcement.fail_mode: must be one of allow, prompt_mfa, require_mfa, deny (got "block")`,
+      `${f}:7:7 mfa_enforcement.risk_based_prompting[0].new_devise: unknown key (did you mean new_device?)`,
+      `${f}:8:21 mfa_enforcement.risk_based_prompting[1].new_location: must be one of allow, prompt_mfa, require_mfa, deny (got "maybe")`,
+      `${f}:9:7 mfa_enforcement.risk_based_prompting[2]: invalid risk_based_prompting entry (write one \`signal: decision\` pair per list item, e.g. \`- new_device: prompt_mfa\`)`,
+      `${f}:12:17 recovery.backup_codes: must be >= 1 (got 0)`,
+      `${f}:13:19 recovery.admin_recovery: must be one of verify_with_id, disabled (got "sms")`,
+      `${f}:15:16 location.granularity: must be one of country, region, city (got "street")`,
+      `${f}:17:18 impossible_travel.max_speed_kmh: must be > 0 (got 0)`,
+    ]);
+  });
+
+  it('bad CIDRs and country codes', () => {
+    const f = `${DIR}/bad-networks.yaml`;
+    expect(fromFile('bad-networks.yaml')).toEqual([
+      `${f}:5:7 networks.trusted[1]: invalid CIDR "10.0.0.1/8": host bits are set (did you mean 10.0.0.0/8?)`,
+      `${f}:6:7 networks.trusted[2]: invalid CIDR "192.0.2.0/33": the prefix length must be 0..32 for IPv4`,
+      `${f}:7:7 networks.trusted[3]: invalid CIDR "2001:db8::/129": the prefix length must be 0..128 for IPv6`,
+      `${f}:8:7 networks.trusted[4]: invalid CIDR "not-an-ip": not an IPv4 or IPv6 address`,
+      `${f}:9:29 networks.blocked[1]: invalid CIDR "fe80::1%eth0": zone ids (%) are not allowed`,
+      `${f}:11:17 countries.blocked[1]: invalid country code "kp" (did you mean KP?)`,
+      `${f}:11:21 countries.blocked[2]: invalid country code "UK" (use an ISO 3166-1 alpha-2 code in upper case, e.g. US, DE, GB)`,
+    ]);
+  });
+
+  it('bad action patterns', () => {
+    const f = `${DIR}/bad-actions.yaml`;
+    expect(fromFile('bad-actions.yaml')).toEqual([
+      `${f}:4:5 sensitive_actions[1]: invalid action pattern "admin.***": \`***\` is not a wildcard (use * within a segment or ** across segments)`,
+      `${f}:5:5 sensitive_actions[2]: invalid action pattern "admin users": an action name may not contain whitespace; for a request write METHOD /path (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS or *)`,
+      `${f}:6:5 sensitive_actions[3]: invalid action pattern "get /admin": write the method in upper case: GET`,
+      `${f}:7:5 sensitive_actions[4]: invalid action pattern "FETCH /admin": unknown HTTP method "FETCH" (use GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS or *)`,
+      `${f}:8:5 sensitive_actions[5]: invalid action pattern "POST admin/*": the path must start with / and follow the method after one space`,
+      `${f}:9:5 sensitive_actions[6]: invalid action pattern "admin[0]": character "[" is not allowed in an action name (letters, digits, _ . : - and the wildcards * ?)`,
+    ]);
+  });
+
+  it('rules: operators, variables, ids, thresholds, time zone', () => {
+    const f = `${DIR}/bad-rules.yaml`;
+    const ops = '== === != !== > >= < <= !! ! % log in cat substr + * - / min max merge var missing missing_some if ?: and or map reduce filter all none some';
+    expect(fromFile('bad-rules.yaml')).toEqual([
+      `${f}:4:12 rules[0].when: unknown operator "regex" (allowed: ${ops})`,
+      `${f}:6:9 rules[1].id: duplicate rule id "office" (first used by rules[0] on line 3)`,
+      `${f}:9:24 rules[1].when.and[0]["=="][0].var: unknown variable "user.department" (user has: user.id, user.type, user.groups)`,
+      `${f}:10:24 rules[1].when.and[1]["=="][0].var: a variable name must be a literal string, not computed by logic`,
+      `${f}:12:9 rules[2].id: rule id "new_device" is reserved (it names a signal; reasons would be ambiguous)`,
+      `${f}:13:12 rules[2].when: unknown operator "method" ("method" is disabled: it would call arbitrary methods) (allowed: ${ops})`,
+      `${f}:15:9 rules[3].id: invalid rule id "Bad-Id" (use lower case letters, digits, _ . and -, starting with a letter)`,
+      `${f}:16:11 rules[3].when: an object with 2 keys (==, !=) is not a json-logic operation; write one operator per object, e.g. {"and": [...]}`,
+      `${f}:18:11 rules[3].mode: must be one of enforce, report_only (got "enforced"; did you mean enforce?)`,
+      `${f}:20:28 risk.thresholds.prompt_mfa: prompt_mfa (70) must be below require_mfa (40)`,
+      `${f}:21:12 time_zone: unknown time zone "Europe/Berln" (did you mean Europe/Berlin?)`,
+    ]);
+  });
+
+  it('YAML syntax error', () => {
+    expect(fromFile('bad-syntax.yaml')).toEqual([
+      `${DIR}/bad-syntax.yaml:4:1 invalid YAML: Flow sequence in block collection must be sufficiently indented and end with a ]`,
+    ]);
+  });
+
+  it('duplicate key', () => {
+    expect(fromFile('duplicate-key.yaml')).toEqual([`${DIR}/duplicate-key.yaml:4:3 mfa_enforcement.all_users: duplicate key (first defined on line 2)`]);
+  });
+});
+
+describe('inline documents', () => {
+  it('reports every problem of one file, schema and semantic, in document order', () => {
+    const text = [
+      'mfa_enforcement:', //                                 1
+      '  grace_period: 30', //                               2
+      '  fail_mode: requre_mfa', //                          3
+      'rules:', //                                           4
+      '  - id: a', //                                        5
+      '    when: {"==": [{var: geo.county}, US]}', //        6
+      '    decision: deny', //                               7
+      '  - id: a', //                                        8
+      '    when: {"!": {var: signals.new_device}}', //       9
+      '    decision: allow', //                              10
+      'time_zone: Nowhere/City', //                          11
+      'networks: {trusted: [300.0.0.1]}', //                 12
+    ].join('\n');
+    expect(fromText(text)).toEqual([
+      `p.yaml:2:17 mfa_enforcement.grace_period: invalid duration 30 ${DURATION_HINT}`,
+      'p.yaml:3:14 mfa_enforcement.fail_mode: must be one of allow, prompt_mfa, require_mfa, deny (got "requre_mfa"; did you mean require_mfa?)',
+      'p.yaml:6:25 rules[0].when["=="][0].var: unknown variable "geo.county" (did you mean geo.country?)',
+      'p.yaml:8:9 rules[1].id: duplicate rule id "a" (first used by rules[0] on line 5)',
+      'p.yaml:11:12 time_zone: unknown time zone "Nowhere/City" (use an IANA name such as UTC, Europe/Berlin or America/New_York)',
+      'p.yaml:12:22 networks.trusted[0]: invalid CIDR "300.0.0.1": not an IPv4 or IPv6 address',
+    ]);
+  });
+
+  it('a misspelt required key is one line, not two', () => {
+    expect(fromText('mfa_enforcment:\n  all_users: true\n')).toEqual(['p.yaml:1:1 mfa_enforcment: unknown key (did you mean mfa_enforcement?)']);
+  });
+
+  it('a missing required key, at the enclosing mapping', () => {
+    expect(fromText('# policy\nrecovery: {backup_codes: 5}\n')).toEqual(['p.yaml:2:1 missing required key "mfa_enforcement"']);
+    expect(fromText('mfa_enforcement: {}\nrules:\n  - id: x\n    when: {"==": [1, 1]}\n')).toEqual([
+      'p.yaml:3:5 rules[0]: missing required key "decision"',
+    ]);
+  });
+
+  it('an unknown key without a close match lists the allowed ones', () => {
+    expect(fromText('mfa_enforcement: {}\nlocation: {precision: city}\n')).toEqual([
+      'p.yaml:2:12 location.precision: unknown key (allowed: granularity, unknown_location)',
+    ]);
+  });
+
+  it('an override needs users or groups (one line for the anyOf)', () => {
+    expect(fromText('mfa_enforcement: {}\noverrides:\n  - exclude: true\n')).toEqual([
+      'p.yaml:3:5 overrides[0]: needs at least one of the keys "users", "groups"',
+    ]);
+    expect(fromText('mfa_enforcement: {}\noverrides:\n  - users: []\n')).toEqual(['p.yaml:3:12 overrides[0].users: must have at least 1 item']);
+  });
+
+  it('a reserved engine reason as rule id', () => {
+    expect(fromText('mfa_enforcement: {}\nrules:\n  - {id: excluded, when: {"==": [1, 1]}, decision: allow}\n')).toEqual([
+      'p.yaml:3:10 rules[0].id: rule id "excluded" is reserved (it names an engine reason; reasons would be ambiguous)',
+    ]);
+  });
+
+  it('a rule condition that is not a mapping', () => {
+    expect(fromText('mfa_enforcement: {}\nrules:\n  - {id: r, when: "user.id == 1", decision: allow}\n')).toEqual([
+      'p.yaml:3:19 rules[0].when: expected a mapping, got string "user.id == 1"',
+    ]);
+  });
+
+  it('an empty value points at its key', () => {
+    expect(fromText('mfa_enforcement:\n  exclude_groups:\n')).toEqual(['p.yaml:2:3 mfa_enforcement.exclude_groups: expected a list, got nothing (an empty value)']);
+    expect(fromText('mfa_enforcement:\n')).toEqual(['p.yaml:1:1 mfa_enforcement: expected a mapping, got nothing (an empty value)']);
+  });
+
+  it('documents that are not a mapping', () => {
+    expect(fromText('')).toEqual(['p.yaml:1:1 the document is empty (expected a mapping)']);
+    expect(fromText('# only a comment\n')).toEqual(['p.yaml:1:1 the document is empty (expected a mapping)']);
+    expect(fromText('- a\n- b\n')).toEqual(['p.yaml:1:1 expected a mapping, got a list']);
+    expect(fromText('just text')).toEqual(['p.yaml:1:1 expected a mapping, got string "just text"']);
+  });
+
+  it('YAML problems: several documents, tabs, an unknown alias, duplicate keys deep down', () => {
+    expect(fromText('mfa_enforcement: {}\n---\nmfa_enforcement: {}\n')[0]).toMatch(/^p\.yaml:2:1 invalid YAML: Source contains multiple documents/);
+    expect(fromText('mfa_enforcement:\n\tall_users: true\n')[0]).toMatch(/^p\.yaml:2:1 invalid YAML: /);
+    expect(fromText('mfa_enforcement:\n  users: *nobody\n')).toEqual([
+      'p.yaml:2:10 invalid YAML: Unresolved alias (the anchor must be set before the alias): nobody',
+    ]);
+    expect(fromText('mfa_enforcement: {}\noverrides:\n  - users: [a]\n    exclude: true\n    exclude: false\n')).toEqual([
+      'p.yaml:5:5 overrides[0].exclude: duplicate key (first defined on line 4)',
+    ]);
+  });
+
+  it('refuses alias bombs ("billion laughs")', () => {
+    const lines = ['a0: &a0 [x, x, x, x, x, x, x, x, x, x]'];
+    for (let i = 1; i < 10; i++) lines.push(`a${i}: &a${i} [${Array(10).fill(`*a${i - 1}`).join(', ')}]`);
+    expect(fromText(`mfa_enforcement: {}\nlol:\n  ${lines.join('\n  ')}\n`)).toEqual([
+      'p.yaml:1:1 invalid YAML: Excessive alias count indicates a resource exhaustion attack',
+    ]);
+  });
+
+  it('follows anchors and aliases', () => {
+    const text = 'mfa_enforcement:\n  users: &u [alice]\n  exclude_users: *u\n  grace_period: &g 1x\n';
+    expect(fromText(text)).toEqual([`p.yaml:4:20 mfa_enforcement.grace_period: invalid duration "1x" ${DURATION_HINT}`]);
+    expect(parsePolicy('mfa_enforcement:\n  users: &u [alice]\n  exclude_users: *u\n', 'p.yaml').enforcement.exclude_users).toEqual(new Set(['alice']));
+  });
+
+  it('refuses absurd nesting before the parser can overflow', () => {
+    expect(fromText(`mfa_enforcement: ${'['.repeat(300)}`)).toEqual([
+      'p.yaml:1:218 nesting is too deep (more than 200 levels or 400 columns of indentation)',
+    ]);
+  });
+
+  it('quotes a number given where text is expected', () => {
+    expect(fromText('mfa_enforcement:\n  users: [1234]\n')).toEqual([
+      'p.yaml:2:11 mfa_enforcement.users[0]: expected a string, got number 1234 (quote it if you mean the text: "1234")',
+    ]);
+  });
+
+  it('a risk weight for an unknown signal and one out of range', () => {
+    expect(fromText('mfa_enforcement: {}\nrisk:\n  weights:\n    new_devices: 10\n    first_login: 1.5\n')).toEqual([
+      'p.yaml:4:5 risk.weights.new_devices: unknown key (did you mean new_device?)',
+      'p.yaml:5:18 risk.weights.first_login: expected an integer, got number 1.5',
+    ]);
+  });
+
+  it('countries.allowed must not be empty', () => {
+    expect(fromText('mfa_enforcement: {}\ncountries: {allowed: []}\n')).toEqual(['p.yaml:2:22 countries.allowed: must have at least 1 item']);
+  });
+});

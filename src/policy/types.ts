@@ -1,0 +1,105 @@
+// The compiled policy: what `loadPolicy` returns and what signals and the evaluator read.
+// Every duration is in seconds; every list is pre-built for matching so no request parses anything.
+import type { BooleanSignal, DecisionKind } from '../types.js';
+
+/** A compiled sensitive-action pattern: an exact name, a glob (`admin.*`) or `METHOD /path/*`. */
+export interface ActionMatcher {
+  source: string;
+  test(action: string): boolean;
+}
+
+/** A compiled list of CIDRs (IPv4 and IPv6). */
+export interface NetworkList {
+  readonly size: number;
+  /** The CIDR (as written in the policy) that contains `ip`, or null. Never throws, also not on a malformed IP. */
+  match(ip: string): string | null;
+}
+
+export interface PromptingRule {
+  signal: BooleanSignal;
+  decision: DecisionKind;
+}
+
+/** The settings an override may replace for a user or group. */
+export interface EnforcementSettings {
+  grace_period_s: number;
+  remember_mfa_s: number;
+  step_up_max_age_s: number;
+  risk_based_prompting: PromptingRule[];
+}
+
+export interface CompiledOverride {
+  users: ReadonlySet<string>;
+  groups: ReadonlySet<string>;
+  /** true: the matched users are excluded from enforcement; false: they are targeted even if all_users is false. */
+  exclude?: boolean;
+  settings: Partial<EnforcementSettings>;
+}
+
+export type JsonLogic = Record<string, unknown>;
+
+export interface CompiledRule {
+  id: string;
+  description?: string;
+  when: JsonLogic;
+  decision: DecisionKind;
+  report_only: boolean;
+  /** The roots of the variables the rule reads (`user`, `geo`, `time`, ...), so the evaluator builds only those. */
+  reads: ReadonlySet<string>;
+}
+
+export type Granularity = 'country' | 'region' | 'city';
+
+export const RISK_WEIGHT_KEYS = [
+  'new_device',
+  'new_location',
+  'impossible_travel',
+  'sensitive_action',
+  'trusted_network',
+  'blocked_network',
+  'blocked_country',
+  'first_login',
+  'failed_attempts',
+] as const;
+export type RiskWeightKey = (typeof RISK_WEIGHT_KEYS)[number];
+
+export interface CompiledPolicy {
+  /** sha256 (hex) of the policy file's bytes. */
+  version: string;
+  /** The file it was loaded from (for messages). */
+  source: string;
+  enforcement: EnforcementSettings & {
+    all_users: boolean;
+    /** Targeted when all_users is false. */
+    users: ReadonlySet<string>;
+    groups: ReadonlySet<string>;
+    exclude_service_accounts: boolean;
+    exclude_users: ReadonlySet<string>;
+    exclude_groups: ReadonlySet<string>;
+    /** The decision when the store is unreachable. */
+    fail_mode: DecisionKind;
+  };
+  /** Applied in order; a later match overrides an earlier one key by key. */
+  overrides: CompiledOverride[];
+  recovery: {
+    backup_codes: number;
+    admin_recovery: 'verify_with_id' | 'disabled';
+    recovery_timeout_s: number;
+  };
+  sensitive_actions: ActionMatcher[];
+  networks: { trusted: NetworkList; blocked: NetworkList };
+  countries: { blocked: ReadonlySet<string>; allowed: ReadonlySet<string> | null };
+  location: {
+    granularity: Granularity;
+    /** Does an IP without a location count as a new location? `auto`: yes unless the network is trusted. */
+    unknown_location: 'auto' | 'new' | 'known';
+  };
+  impossible_travel: { max_speed_kmh: number; min_distance_km: number };
+  risk: {
+    weights: Record<RiskWeightKey, number>;
+    thresholds: { prompt_mfa?: number; require_mfa?: number };
+  };
+  rules: CompiledRule[];
+  /** IANA time zone for `time.hour` / `time.weekday` in rules. */
+  time_zone: string;
+}
