@@ -1,0 +1,14 @@
+// The store's public surface. The engine and factors import only the `Store` interface; drivers are
+// constructed by http/cli (and tests).
+export type { ChallengeRecord, LoginRecord, Store } from './types.js';
+export {
+  DEFAULT_CHALLENGE_RETENTION_MS,
+  SqliteStore,
+  StoreClosedError,
+  openSqliteStore,
+  type SqliteStoreInfo,
+  type SqliteStoreOptions,
+} from './sqlite.js';
+export { SchemaTooNewError, migrateSqlite, type MigrationResult } from './sqlite-migrate.js';
+export { SQLITE_MIGRATIONS } from './migrations/sqlite.js';
+export type { Migration } from './migrations/types.js';

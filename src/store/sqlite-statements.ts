@@ -1,0 +1,120 @@
+// The SQLite store's SQL, prepared once per connection at open (preparing costs far more than running).
+// Kept apart from sqlite.ts so the store class reads as behaviour and this file as the queries.
+import type Database from 'better-sqlite3';
+import type { DecisionKind } from '../types.js';
+import type { ChallengeRecord } from './types.js';
+
+export interface UserRow {
+  first_seen: number;
+  enrolled_at: number | null;
+  last_login_time: number | null;
+  last_login_ip: string | null;
+  failed_attempts: number;
+}
+
+export interface ChallengeRow {
+  id: string;
+  user_id: string;
+  decision: string;
+  device_key: string;
+  location_key: string | null;
+  ip: string | null;
+  enrollment_allowed: number;
+  created_at: number;
+  expires_at: number;
+  completed_at: number | null;
+}
+
+// better-sqlite3 binds only anonymous `?` positionally (not `?1`), so a value used twice is passed twice.
+type LoginParams = [user_id: string, first_seen: number, time: number, ip: string | null];
+type DeviceParams = [user_id: string, device_key: string, first_seen: number, time: number, mfa_at: number | null];
+type LocationParams = [user_id: string, location_key: string, first_seen: number, time: number];
+export type ChallengeParams = [string, string, string, string, string | null, string | null, number, number, number];
+
+export type Statements = ReturnType<typeof prepareStatements>;
+
+export function prepareStatements(db: Database.Database) {
+  return {
+    ping: db.prepare<[], number>('SELECT 1').pluck(),
+    getUser: db.prepare<[string], UserRow>(
+      `SELECT first_seen, enrolled_at, last_login_time, last_login_ip, failed_attempts FROM users WHERE id = ?`,
+    ),
+    // DO NOTHING then re-read: when two processes register the same user at once, both end up reading the
+    // one row that won, so first_seen is the same for both.
+    registerUser: db.prepare<[string, number]>(
+      `INSERT INTO users (id, first_seen) VALUES (?, ?) ON CONFLICT (id) DO NOTHING`,
+    ),
+    // [device_key, last_mfa_at] rows; the asked device's last_mfa_at is picked from them (one query, not two).
+    getDevices: db
+      .prepare<[string], [string, number | null]>(
+        `SELECT device_key, last_mfa_at FROM known_devices WHERE user_id = ? ORDER BY last_seen DESC, device_key`,
+      )
+      .raw(),
+    getLocations: db
+      .prepare<[string], string>(
+        `SELECT location_key FROM known_locations WHERE user_id = ? ORDER BY last_seen DESC, location_key`,
+      )
+      .pluck(),
+    // Batches from several instances can commit out of order, so nothing moves backwards: the login time
+    // and IP change together only for a newer login. SQLite's SET sees the old row on every right-hand side.
+    // first_seen never changes: it starts the grace period.
+    recordUserLogin: db.prepare<LoginParams>(
+      `INSERT INTO users (id, first_seen, last_login_time, last_login_ip) VALUES (?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET
+         last_login_ip = CASE WHEN users.last_login_time > excluded.last_login_time
+                              THEN users.last_login_ip ELSE excluded.last_login_ip END,
+         last_login_time = MAX(COALESCE(users.last_login_time, excluded.last_login_time), excluded.last_login_time)`,
+    ),
+    // Two-argument MAX is NULL when either side is; COALESCE keeps whichever MFA time exists.
+    recordDevice: db.prepare<DeviceParams>(
+      `INSERT INTO known_devices (user_id, device_key, first_seen, last_seen, last_mfa_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (user_id, device_key) DO UPDATE SET
+         first_seen = MIN(known_devices.first_seen, excluded.first_seen),
+         last_seen = MAX(known_devices.last_seen, excluded.last_seen),
+         last_mfa_at = COALESCE(MAX(known_devices.last_mfa_at, excluded.last_mfa_at),
+                                known_devices.last_mfa_at, excluded.last_mfa_at)`,
+    ),
+    recordLocation: db.prepare<LocationParams>(
+      `INSERT INTO known_locations (user_id, location_key, first_seen, last_seen) VALUES (?, ?, ?, ?)
+       ON CONFLICT (user_id, location_key) DO UPDATE SET
+         first_seen = MIN(known_locations.first_seen, excluded.first_seen),
+         last_seen = MAX(known_locations.last_seen, excluded.last_seen)`,
+    ),
+    createChallenge: db.prepare<ChallengeParams>(
+      `INSERT INTO challenges (id, user_id, decision, device_key, location_key, ip, enrollment_allowed,
+                               created_at, expires_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    getChallenge: db.prepare<[string], ChallengeRow>(`SELECT * FROM challenges WHERE id = ?`),
+    // The single-use rule lives in this one statement: SQLite serialises writers, so of any number of
+    // concurrent callers (in this process or another) exactly one sees the row come back.
+    completeChallenge: db.prepare<[number, string, number], ChallengeRow>(
+      `UPDATE challenges SET completed_at = ?
+       WHERE id = ? AND completed_at IS NULL AND expires_at > ?
+       RETURNING *`,
+    ),
+    enroll: db.prepare<[string, number, number]>(
+      `INSERT INTO users (id, first_seen, enrolled_at) VALUES (?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET enrolled_at = excluded.enrolled_at`,
+    ),
+    unenroll: db.prepare<[string]>(`UPDATE users SET enrolled_at = NULL WHERE id = ?`),
+    purge: db.prepare<[number, number]>(
+      `DELETE FROM challenges WHERE id IN (SELECT id FROM challenges WHERE expires_at < ? LIMIT ?)`,
+    ),
+  };
+}
+
+export function toChallenge(row: ChallengeRow): ChallengeRecord {
+  return {
+    id: row.id,
+    user_id: row.user_id,
+    decision: row.decision as DecisionKind,
+    device_key: row.device_key,
+    location_key: row.location_key,
+    ip: row.ip,
+    enrollment_allowed: row.enrollment_allowed === 1,
+    created_at: row.created_at,
+    expires_at: row.expires_at,
+    completed_at: row.completed_at,
+  };
+}
