@@ -1,0 +1,181 @@
+// DecisionEngine: store -> state -> signals -> evaluate -> challenge / learning.
+import { randomUUID } from 'node:crypto';
+import { normalizeContext, type ContextInput } from './context.js';
+import { evaluate, evaluateStoreUnavailable } from './policy/evaluate.js';
+import type { CompiledPolicy } from './policy/types.js';
+import { computeSignals, deviceKey, parseDevice } from './signals/index.js';
+import type { ChallengeRecord, Store } from './store/types.js';
+import {
+  EMPTY_STATE,
+  type Decision,
+  type LoginContext,
+  type SignalFacts,
+  type Signals,
+  type UserState,
+} from './types.js';
+
+// Issue #3: a challenge is single use and expires after 10 minutes by default.
+export const DEFAULT_CHALLENGE_TTL_MS = 10 * 60 * 1000;
+
+// A gateway asks on every request. Re-recording the same known device, location and IP more often than this
+// teaches nothing (impossible travel needs a location change, not a fresher timestamp), so those writes are skipped.
+export const LOGIN_REFRESH_MS = 60 * 1000;
+
+export interface DecisionEngineOptions {
+  store: Store;
+  /** The compiled policy, or a function returning the current one (hot reload swaps what it returns). */
+  policy: CompiledPolicy | (() => CompiledPolicy);
+  clock?: () => number;
+  challengeTtlMs?: number;
+  newId?: () => string;
+  /** Called with errors that do not change the answer (a failed learning write). */
+  onBackgroundError?: (err: unknown) => void;
+}
+
+/** Everything about one decision, for the decision log and for replay. */
+export interface DecisionRecord {
+  decision: Decision;
+  time: number;
+  context: LoginContext;
+  /** The state the decision was made on; null when the store was unreachable. */
+  state: UserState | null;
+  signals: Signals;
+  facts: SignalFacts;
+  latency_ms: number;
+}
+
+export class DecisionEngine {
+  readonly #store: Store;
+  readonly #policy: () => CompiledPolicy;
+  readonly #clock: () => number;
+  readonly #ttl: number;
+  readonly #newId: () => string;
+  readonly #onBackgroundError: (err: unknown) => void;
+
+  constructor({
+    store,
+    policy,
+    clock = Date.now,
+    challengeTtlMs = DEFAULT_CHALLENGE_TTL_MS,
+    newId = randomUUID,
+    onBackgroundError = () => {},
+  }: DecisionEngineOptions) {
+    if (!Number.isInteger(challengeTtlMs) || challengeTtlMs <= 0) {
+      throw new RangeError(`challengeTtlMs must be a positive integer, got ${challengeTtlMs}`);
+    }
+    this.#store = store;
+    this.#policy = typeof policy === 'function' ? policy : () => policy;
+    this.#clock = clock;
+    this.#ttl = challengeTtlMs;
+    this.#newId = newId;
+    this.#onBackgroundError = onBackgroundError;
+  }
+
+  get policy(): CompiledPolicy {
+    return this.#policy();
+  }
+
+  async decide(input: ContextInput): Promise<Decision> {
+    return (await this.decideDetailed(input)).decision;
+  }
+
+  async decideDetailed(input: ContextInput): Promise<DecisionRecord> {
+    const started = performance.now();
+    const policy = this.#policy();
+    const now = this.#clock();
+    const context = normalizeContext(input);
+    const decision_id = this.#newId();
+
+    let state: UserState;
+    try {
+      state = await this.#store.getUserState(context.user.id, deviceKey(context, parseDevice(context.user_agent)), now);
+    } catch (err) {
+      return this.#unavailable(policy, context, now, decision_id, started, err);
+    }
+
+    const { signals, facts } = computeSignals(policy, context, state, now);
+    const evaluation = evaluate(policy, { context, state, signals, facts }, now);
+    const decision: Decision = { ...evaluation, decision_id };
+
+    if (evaluation.decision === 'allow') {
+      if (this.#teachesSomething(state, signals, facts, context.ip, now)) {
+        this.#store
+          .recordLogin({
+            user_id: context.user.id,
+            device_key: facts.device_key,
+            location_key: facts.location_key_full,
+            ip: context.ip,
+            time: now,
+            mfa: false,
+          })
+          .catch(this.#onBackgroundError);
+      }
+    } else if (evaluation.decision !== 'deny') {
+      const challenge_id = this.#newId();
+      try {
+        await this.#store.createChallenge({
+          id: challenge_id,
+          user_id: context.user.id,
+          decision: evaluation.decision,
+          device_key: facts.device_key,
+          location_key: facts.location_key_full,
+          ip: context.ip,
+          enrollment_allowed: evaluation.enrollment.allowed_now,
+          created_at: now,
+          expires_at: now + this.#ttl,
+        });
+      } catch (err) {
+        return this.#unavailable(policy, context, now, decision_id, started, err);
+      }
+      decision.challenge_id = challenge_id;
+    }
+    return { decision, time: now, context, state, signals, facts, latency_ms: performance.now() - started };
+  }
+
+  /**
+   * Completes a challenge after a verified factor: only now do the device and location become known and the
+   * MFA time recorded. Returns the challenge, or null when it is unknown, expired or already completed.
+   */
+  async completeChallenge(challengeId: string): Promise<ChallengeRecord | null> {
+    const now = this.#clock();
+    const challenge = await this.#store.completeChallenge(challengeId, now);
+    if (!challenge) return null;
+    await this.#store.recordLogin({
+      user_id: challenge.user_id,
+      device_key: challenge.device_key,
+      location_key: challenge.location_key,
+      ip: challenge.ip,
+      time: now,
+      mfa: true,
+    });
+    return challenge;
+  }
+
+  #teachesSomething(state: UserState, signals: Signals, facts: SignalFacts, ip: string | null, now: number): boolean {
+    if (signals.new_device || !state.last_login) return true;
+    if (facts.location_key_full !== null && !state.known_locations.includes(facts.location_key_full)) return true;
+    return state.last_login.ip !== ip || now - state.last_login.time >= LOGIN_REFRESH_MS;
+  }
+
+  #unavailable(
+    policy: CompiledPolicy,
+    context: LoginContext,
+    now: number,
+    decision_id: string,
+    started: number,
+    err: unknown,
+  ): DecisionRecord {
+    this.#onBackgroundError(err);
+    const { signals, facts } = computeSignals(policy, context, EMPTY_STATE, now);
+    const evaluation = evaluateStoreUnavailable(policy, signals, 'the store could not be read');
+    return {
+      decision: { ...evaluation, decision_id },
+      time: now,
+      context,
+      state: null,
+      signals,
+      facts,
+      latency_ms: performance.now() - started,
+    };
+  }
+}
