@@ -1,0 +1,140 @@
+// `npm run bench`: in-process decisions per second with warm caches, stage by stage, each as a ratio to a
+// baseline measured in the same process (one json-logic rule of five conditions, the cheapest piece of real
+// work a decision contains). Issue #2's target: >= 100k decisions/s on one core.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import jsonLogic from 'json-logic-js';
+import geoip from 'geoip-lite';
+import UAParser from 'ua-parser-js';
+import { normalizeContext, stateFromInput, type ContextInput } from '../src/context.js';
+import { DecisionEngine } from '../src/engine.js';
+import { decideWithState } from '../src/offline.js';
+import { evaluate } from '../src/policy/evaluate.js';
+import { loadPolicy } from '../src/policy/index.js';
+import { computeSignals, preloadGeoData } from '../src/signals/index.js';
+import { openSqliteStore } from '../src/store/index.js';
+import type { EvaluationInput, UserState } from '../src/types.js';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 1);
+const TARGET = 100_000;
+
+const UAS = [
+  'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36',
+  'Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1',
+  'Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15',
+  'Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0',
+  'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Mobile Safari/537.36',
+  'Mozilla/5.0 (iPad; CPU OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1',
+];
+const IPS = ['81.2.69.142', '194.25.134.8', '202.12.29.205', '133.242.0.3', '2a00:1450:4001:81b::200e', '8.8.8.8', '10.1.2.3', '77.88.8.8'];
+const ACTIONS = [undefined, 'login', 'payment.refund', 'admin.users.delete', 'reports.export', 'POST /admin/users/7'];
+
+function contexts(n: number): ContextInput[] {
+  return Array.from({ length: n }, (_, i) => ({
+    user: { id: `user-${i % 1000}`, groups: i % 3 === 0 ? ['finance'] : i % 3 === 1 ? ['admins'] : ['sales'] },
+    ip: IPS[i % IPS.length] as string,
+    user_agent: UAS[i % UAS.length] as string,
+    ...(i % 2 === 0 ? { device_id: `device-${i % 50}` } : {}),
+    ...(ACTIONS[i % ACTIONS.length] ? { action: ACTIONS[i % ACTIONS.length] as string } : {}),
+  }));
+}
+
+const STATE: UserState = stateFromInput({
+  enrolled: true,
+  first_seen: '2026-01-01T00:00:00Z',
+  known_devices: Array.from({ length: 20 }, (_, i) => `device-${i}`),
+  known_locations: ['GB/ENG/St Albans', 'DE/NW/Dortmund', 'AU/QLD/Brisbane', 'US'],
+  last_login: { time: '2026-05-31T20:00:00Z', ip: '81.2.69.142' },
+  last_mfa: { time: '2026-06-01T09:00:00Z', device: 'device-2' },
+});
+const NOW = Date.parse('2026-06-01T12:00:00Z');
+
+interface Result {
+  name: string;
+  perSecond: number;
+}
+
+function measure(name: string, fn: (i: number) => unknown): Result {
+  for (let i = 0; i < 20_000; i++) fn(i); // warm caches and the JIT
+  let ops = 0;
+  const start = performance.now();
+  const end = start + SECONDS * 1000;
+  while (performance.now() < end) {
+    for (let k = 0; k < 1000; k++) fn(ops++);
+  }
+  return { name, perSecond: (ops * 1000) / (performance.now() - start) };
+}
+
+async function measureAsync(name: string, fn: (i: number) => Promise<unknown>, concurrency: number): Promise<Result> {
+  const round = async (base: number, count: number) => {
+    const batch: Promise<unknown>[] = [];
+    for (let k = 0; k < count; k++) batch.push(fn(base + k));
+    await Promise.all(batch);
+  };
+  for (let i = 0; i < 5_000; i += concurrency) await round(i, concurrency);
+  let ops = 0;
+  const start = performance.now();
+  const end = start + SECONDS * 1000;
+  while (performance.now() < end) {
+    await round(ops, concurrency);
+    ops += concurrency;
+  }
+  return { name, perSecond: (ops * 1000) / (performance.now() - start) };
+}
+
+async function main(): Promise<void> {
+  preloadGeoData();
+  const policies = { seed: loadPolicy('policies/default.yaml'), strict: loadPolicy('policies/strict.yaml') };
+  const ctxs = contexts(4096);
+  const normalized = ctxs.map(normalizeContext);
+  const mask = ctxs.length - 1;
+
+  const rule: jsonLogic.RulesLogic = {
+    and: [
+      { in: ['admins', { var: 'user.groups' }] },
+      { '>': [{ var: 'risk.score' }, 30] },
+      { '==': [{ var: 'geo.country' }, 'GB'] },
+      { '!': [{ var: 'signals.trusted_network' }] },
+      { '<': [{ var: 'time.hour' }, 7] },
+    ],
+  } as jsonLogic.RulesLogic;
+  const data = { user: { groups: ['admins'] }, risk: { score: 40 }, geo: { country: 'GB' }, signals: { trusted_network: false }, time: { hour: 3 } };
+  const baseline = measure('baseline: json-logic, one 5-condition rule', () => jsonLogic.apply(rule, data));
+
+  const results: Result[] = [];
+  for (const [label, policy] of Object.entries(policies)) {
+    const inputs: EvaluationInput[] = normalized.map((context) => ({ context, state: STATE, ...computeSignals(policy, context, STATE, NOW) }));
+    results.push(measure(`evaluate() only, ${label} policy`, (i) => evaluate(policy, inputs[i & mask] as EvaluationInput, NOW)));
+    results.push(measure(`signals + evaluate, ${label} policy`, (i) => decideWithState(policy, ctxs[i & mask] as ContextInput, STATE, NOW)));
+  }
+
+  const dir = mkdtempSync(join(tmpdir(), 'mfa-gate-bench-'));
+  const store = openSqliteStore({ path: join(dir, 'bench.db') });
+  try {
+    let now = NOW;
+    const engine = new DecisionEngine({ store, policy: policies.seed, clock: () => (now += 1) });
+    results.push(await measureAsync('engine on SQLite, sequential', (i) => engine.decide(ctxs[i & mask] as ContextInput), 1));
+    results.push(await measureAsync('engine on SQLite, 64 in flight', (i) => engine.decide(ctxs[i & mask] as ContextInput), 64));
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  // The parts a cache hides: what a cold decision pays.
+  const parser = new UAParser();
+  const parts = [
+    measure('part: ua-parser-js parse, uncached', (i) => parser.setUA(`${UAS[i % UAS.length]} ${i}`).getResult()),
+    measure('part: geoip-lite lookup, uncached', (i) => geoip.lookup(`${(i >>> 16) & 255 || 1}.${(i >>> 8) & 255}.${i & 255}.7`)),
+  ];
+
+  const row = (r: Result) =>
+    `${r.name.padEnd(44)} ${Math.round(r.perSecond).toLocaleString('en-US').padStart(12)}/s ${(1e6 / r.perSecond).toFixed(2).padStart(8)} µs  ${(r.perSecond / baseline.perSecond).toFixed(2).padStart(6)}x baseline  ${(r.perSecond / TARGET).toFixed(2).padStart(6)}x target`;
+  console.log(`mfa-gate decision benchmark (Node ${process.version}, ${SECONDS}s per row, one core, warm caches)\n`);
+  console.log(row(baseline));
+  for (const r of results) console.log(row(r));
+  console.log('');
+  for (const r of parts) console.log(row(r));
+}
+
+await main();
