@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { PolicyError } from '../errors.js';
 import type { BooleanSignal, DecisionKind } from '../types.js';
-import { DEFAULT_RISK_WEIGHTS, DEFAULT_SENSITIVE_ACTIONS, DEFAULTS } from './defaults.js';
+import { DEFAULT_FACTORS, DEFAULT_RISK_WEIGHTS, DEFAULT_SENSITIVE_ACTIONS, DEFAULT_THROTTLING, DEFAULTS } from './defaults.js';
 import { parseDuration } from './duration.js';
 import { compileActionPattern } from './glob.js';
 import { compileNetworkList } from './network.js';
@@ -55,6 +55,8 @@ interface PolicyDocument {
     risk_based_prompting?: PromptingEntry[];
   }[];
   time_zone?: string;
+  factors?: { totp_issuer?: string; challenge_ttl?: string; enrollment_approval_ttl?: string };
+  throttling?: { backoff_after?: number; backoff_base?: string; backoff_max?: string; lock_after?: number; ip_backoff_after?: number };
 }
 
 function prompting(entries: PromptingEntry[]): PromptingRule[] {
@@ -137,6 +139,18 @@ function build(doc: PolicyDocument, meta: { version: string; source: string }, r
     risk: { weights, thresholds },
     rules,
     time_zone: timeZone,
+    factors: {
+      totp_issuer: doc.factors?.totp_issuer ?? DEFAULT_FACTORS.totp_issuer,
+      challenge_ttl_s: seconds(doc.factors?.challenge_ttl, DEFAULT_FACTORS.challenge_ttl_s),
+      enrollment_approval_ttl_s: seconds(doc.factors?.enrollment_approval_ttl, DEFAULT_FACTORS.enrollment_approval_ttl_s),
+    },
+    throttling: {
+      backoff_after: doc.throttling?.backoff_after ?? DEFAULT_THROTTLING.backoff_after,
+      backoff_base_s: seconds(doc.throttling?.backoff_base, DEFAULT_THROTTLING.backoff_base_s),
+      backoff_max_s: seconds(doc.throttling?.backoff_max, DEFAULT_THROTTLING.backoff_max_s),
+      lock_after: doc.throttling?.lock_after ?? DEFAULT_THROTTLING.lock_after,
+      ip_backoff_after: doc.throttling?.ip_backoff_after ?? DEFAULT_THROTTLING.ip_backoff_after,
+    },
   };
 }
 

@@ -1,7 +1,7 @@
 // What a policy gets where it is silent. Kept in step with the `default`s in schemas/policy.schema.json.
 import type { BooleanSignal, DecisionKind } from '../types.js';
 import { BOOLEAN_SIGNALS } from '../types.js';
-import type { Granularity, RiskWeightKey } from './types.js';
+import type { FactorSettings, Granularity, RiskWeightKey, ThrottlingSettings } from './types.js';
 
 /** OWASP Multifactor Authentication Cheat Sheet, "when to require MFA": changing the password, the email or
  * phone, the MFA settings themselves, administration and payments. */
@@ -50,6 +50,54 @@ export const DEFAULTS = Object.freeze({
   /** IP geolocation is often off by hundreds of km; shorter jumps prove nothing. */
   min_distance_km: 500,
   time_zone: 'UTC',
+});
+
+/** `factors:` where a policy is silent (compiled shape, so hand-built test policies can spread it). */
+export const DEFAULT_FACTORS: Readonly<FactorSettings> = Object.freeze({
+  /** The product's name: what an authenticator app lists the account under unless the policy names the organisation. */
+  totp_issuer: 'mfa-gate',
+  /** The engine's built-in challenge lifetime (src/engine.ts DEFAULT_CHALLENGE_TTL_MS): time to find the phone
+   * and type a code, short enough that a leaked challenge_id is soon worthless. */
+  challenge_ttl_s: 10 * 60,
+  /** A day: a user approved by an admin in one time zone can still enrol in the next working day of another;
+   * the same span as the seed's recovery_timeout. */
+  enrollment_approval_ttl_s: 24 * 3_600,
+});
+
+/** `throttling:` where a policy is silent (NIST SP 800-63B 5.2.2: rate limiting of failed attempts). */
+export const DEFAULT_THROTTLING: Readonly<ThrottlingSettings> = Object.freeze({
+  /** A few typos, or a code typed just after it rolled over, cost nobody a wait; after five failures in a row each
+   * further attempt waits. */
+  backoff_after: 5,
+  /** OWASP Authentication Cheat Sheet, "Account Lockout": an exponential lockout that starts very short (e.g. one
+   * second) and doubles after each failed attempt. */
+  backoff_base_s: 1,
+  /** The doubling stops at 15 minutes: a guesser still gets under 100 tries a day, a user is back within the quarter hour. */
+  backoff_max_s: 15 * 60,
+  /** NIST SP 800-63B 5.2.2: no more than 100 consecutive failed attempts on one account. */
+  lock_after: 100,
+  /** Many users share an IP behind a NAT: a higher threshold than a user's, and never a lock (one attacker could
+   * lock out the whole office). */
+  ip_backoff_after: 20,
+});
+
+/** The bounds of the `factors:` and `throttling:` values, as `minimum`/`maximum` (integers) and
+ * `x-duration-range` (durations) in schemas/policy.schema.json; semantic.ts checks the durations. */
+export const LIMITS = Object.freeze({
+  totp_issuer_chars: { min: 1, max: 64 },
+  /** At least 30 s to open an authenticator app; at most a day, after which a pending login is stale. */
+  challenge_ttl_s: { min: 30, max: 86_400 },
+  /** An approval shorter than a minute cannot be used; one longer than a week is a standing exception. */
+  enrollment_approval_ttl_s: { min: 60, max: 7 * 86_400 },
+  /** Whole seconds, at least 1 (a 0 s wait is no backoff); a wait over a day is a lock in disguise. */
+  backoff_base_s: { min: 1, max: 86_400 },
+  backoff_max_s: { min: 1, max: 86_400 },
+  /** Below lock_after (at most 99), else the lock comes before any wait. */
+  backoff_after: { min: 1, max: 99 },
+  /** NIST SP 800-63B 5.2.2: at most 100; at least 2, since backoff_after (>= 1) must come first. */
+  lock_after: { min: 2, max: 100 },
+  /** A large NAT may need a high threshold; 10000 is still a bound. */
+  ip_backoff_after: { min: 1, max: 10_000 },
 });
 
 /** Reasons the evaluator emits itself (src/policy/evaluate.ts ENGINE_REASONS); a rule named so would be ambiguous. */

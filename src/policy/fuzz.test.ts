@@ -23,10 +23,11 @@ const KEYS = [
   'mfa_enforcement', 'recovery', 'sensitive_actions', 'networks', 'countries', 'location', 'impossible_travel', 'risk',
   'rules', 'overrides', 'time_zone', 'all_users', 'users', 'groups', 'grace_period', 'risk_based_prompting', 'new_device',
   'trusted', 'blocked', 'weights', 'thresholds', 'prompt_mfa', 'id', 'when', 'decision', 'mode', 'var', 'and', 'missing',
-  'missing_some', 'some', 'reduce', 'method', 'exclude',
+  'missing_some', 'some', 'reduce', 'method', 'exclude', 'factors', 'throttling', 'totp_issuer', 'challenge_ttl',
+  'backoff_after', 'backoff_base', 'backoff_max', 'lock_after',
 ];
 const LEAVES = [null, true, false, 0, 1, -1, 1.5, 100, 101, '', 'x', '30_days', '3 weeks', '10.0.0.0/8', '10.0.0.1/8', '::1',
-  'admin.*', 'POST /admin/*', 'user.id', 'attributes.a', 'UTC', 'Mars/Base', 'US', 'require_mfa', 'report_only'];
+  'admin.*', 'POST /admin/*', 'user.id', 'attributes.a', 'UTC', 'Mars/Base', 'US', 'require_mfa', 'report_only', '1s', '2d', 'a:b'];
 
 const policyish = fc.letrec((tie) => ({
   node: fc.oneof(

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { PolicyError } from '../errors.js';
-import { DEFAULT_RISK_WEIGHTS, DEFAULT_SENSITIVE_ACTIONS, loadPolicy, parsePolicy } from './index.js';
+import { DEFAULT_FACTORS, DEFAULT_RISK_WEIGHTS, DEFAULT_SENSITIVE_ACTIONS, DEFAULT_THROTTLING, loadPolicy, parsePolicy } from './index.js';
 
 const FIXTURES = 'test/fixtures/policies';
 
@@ -38,6 +38,8 @@ describe('the seed policy', () => {
     expect(policy.countries).toEqual({ blocked: new Set(), allowed: null });
     expect(policy.networks.trusted.size).toBe(0);
     expect(policy.networks.blocked.size).toBe(0);
+    expect(policy.factors).toEqual({ totp_issuer: 'mfa-gate', challenge_ttl_s: 10 * 60, enrollment_approval_ttl_s: 24 * 3_600 });
+    expect(policy.throttling).toEqual({ backoff_after: 5, backoff_base_s: 1, backoff_max_s: 15 * 60, lock_after: 100, ip_backoff_after: 20 });
   });
 
   it('uses the OWASP sensitive actions', () => {
@@ -108,6 +110,8 @@ describe('a policy with every key', () => {
     expect(p.risk.weights).toEqual({ ...DEFAULT_RISK_WEIGHTS, new_device: 30, trusted_network: -40 });
     expect(p.risk.thresholds).toEqual({ prompt_mfa: 40, require_mfa: 70 });
     expect(p.time_zone).toBe('Europe/Berlin');
+    expect(p.factors).toEqual({ totp_issuer: 'Acme Corp (staging)', challenge_ttl_s: 300, enrollment_approval_ttl_s: 2 * 3_600 });
+    expect(p.throttling).toEqual({ backoff_after: 3, backoff_base_s: 2, backoff_max_s: 3_600, lock_after: 50, ip_backoff_after: 40 });
   });
 
   it('compiles rules with what they read', () => {
@@ -130,6 +134,35 @@ describe('defaults and edge values', () => {
     expect(p.enforcement.exclude_service_accounts).toBe(false);
     expect(p.enforcement.risk_based_prompting).toEqual([]);
     expect(p.recovery).toEqual({ backup_codes: 10, admin_recovery: 'verify_with_id', recovery_timeout_s: 86_400 });
+  });
+
+  it('fills factors and throttling key by key', () => {
+    const min = parsePolicy('mfa_enforcement: {}\n', 'min.yaml');
+    expect(min.factors).toEqual(DEFAULT_FACTORS);
+    expect(min.throttling).toEqual(DEFAULT_THROTTLING);
+    const empty = parsePolicy('mfa_enforcement: {}\nfactors: {}\nthrottling: {}\n', 'x.yaml');
+    expect(empty.factors).toEqual(DEFAULT_FACTORS);
+    expect(empty.throttling).toEqual(DEFAULT_THROTTLING);
+    const some = parsePolicy('mfa_enforcement: {}\nfactors: {challenge_ttl: 2m}\nthrottling: {lock_after: 10, backoff_max: 1s}\n', 'x.yaml');
+    expect(some.factors).toEqual({ ...DEFAULT_FACTORS, challenge_ttl_s: 120 });
+    expect(some.throttling).toEqual({ ...DEFAULT_THROTTLING, lock_after: 10, backoff_max_s: 1 });
+  });
+
+  it('accepts the bounds of factors and throttling', () => {
+    const low = parsePolicy(
+      'mfa_enforcement: {}\nfactors: {totp_issuer: x, challenge_ttl: 30s, enrollment_approval_ttl: 1m}\n' +
+        'throttling: {backoff_after: 1, lock_after: 2, backoff_base: 1s, backoff_max: 1s, ip_backoff_after: 1}\n',
+      'x.yaml',
+    );
+    expect(low.factors).toEqual({ totp_issuer: 'x', challenge_ttl_s: 30, enrollment_approval_ttl_s: 60 });
+    expect(low.throttling).toEqual({ backoff_after: 1, backoff_base_s: 1, backoff_max_s: 1, lock_after: 2, ip_backoff_after: 1 });
+    const high = parsePolicy(
+      'mfa_enforcement: {}\nfactors: {challenge_ttl: 24_hours, enrollment_approval_ttl: 7_days}\n' +
+        'throttling: {backoff_after: 99, lock_after: 100, backoff_base: 1d, backoff_max: 86400s, ip_backoff_after: 10000}\n',
+      'x.yaml',
+    );
+    expect(high.factors).toEqual({ totp_issuer: 'mfa-gate', challenge_ttl_s: 86_400, enrollment_approval_ttl_s: 7 * 86_400 });
+    expect(high.throttling).toEqual({ backoff_after: 99, backoff_base_s: 86_400, backoff_max_s: 86_400, lock_after: 100, ip_backoff_after: 10_000 });
   });
 
   it('keeps an explicitly empty list of sensitive actions empty', () => {

@@ -97,6 +97,31 @@ describe('fixture files', () => {
     ]);
   });
 
+  it('factors and throttling: issuer, duration ranges, integer bounds, unknown keys', () => {
+    const f = `${DIR}/bad-factors.yaml`;
+    expect(fromFile('bad-factors.yaml')).toEqual([
+      `${f}:3:16 factors.totp_issuer: invalid TOTP issuer "Acme: Corp" (use no ':' and no control characters, e.g. Acme Corp)`,
+      `${f}:4:18 factors.challenge_ttl: must be between 30_seconds and 1_day (got "10s")`,
+      `${f}:5:28 factors.enrollment_approval_ttl: must be between 1_minute and 7_days (got "30_days")`,
+      `${f}:6:3 factors.issuer: unknown key (allowed: totp_issuer, challenge_ttl, enrollment_approval_ttl)`,
+      `${f}:8:18 throttling.backoff_after: must be >= 1 (got 0)`,
+      `${f}:9:17 throttling.backoff_base: must be between 1_second and 1_day (got "0s")`,
+      `${f}:10:16 throttling.backoff_max: must be between 1_second and 1_day (got "2_days")`,
+      `${f}:11:15 throttling.lock_after: must be <= 100 (got 101)`,
+      `${f}:12:21 throttling.ip_backoff_after: expected an integer, got number 2.5`,
+    ]);
+  });
+
+  it('throttling order: backoff_after below lock_after, backoff_base at most backoff_max', () => {
+    const f = `${DIR}/bad-throttling.yaml`;
+    expect(fromFile('bad-throttling.yaml')).toEqual([
+      `${f}:3:16 factors.totp_issuer: must not be empty`,
+      `${f}:4:18 factors.challenge_ttl: must be between 30_seconds and 1_day (got "25_hours")`,
+      `${f}:6:18 throttling.backoff_after: backoff_after (50) must be below lock_after (50)`,
+      `${f}:8:17 throttling.backoff_base: backoff_base (1_hours) must not exceed backoff_max (30m)`,
+    ]);
+  });
+
   it('YAML syntax error', () => {
     expect(fromFile('bad-syntax.yaml')).toEqual([
       `${DIR}/bad-syntax.yaml:4:1 invalid YAML: Flow sequence in block collection must be sufficiently indented and end with a ]`,
@@ -224,6 +249,38 @@ describe('inline documents', () => {
       'p.yaml:4:5 risk.weights.new_devices: unknown key (did you mean new_device?)',
       'p.yaml:5:18 risk.weights.first_login: expected an integer, got number 1.5',
     ]);
+  });
+
+  it('a throttling setting that conflicts with a default points at the key that is written', () => {
+    expect(fromText('mfa_enforcement: {}\nthrottling:\n  lock_after: 4\n  backoff_base: 20m\n')).toEqual([
+      'p.yaml:3:15 throttling.lock_after: backoff_after (5, the default) must be below lock_after (4)',
+      'p.yaml:4:17 throttling.backoff_base: backoff_base (20m) must not exceed backoff_max (15_minutes, the default)',
+    ]);
+    expect(fromText('mfa_enforcement: {}\nthrottling: {backoff_after: 100, backoff_max: 0_seconds}\n')).toEqual([
+      'p.yaml:2:29 throttling.backoff_after: must be <= 99 (got 100)',
+      'p.yaml:2:47 throttling.backoff_max: must be between 1_second and 1_day (got "0_seconds")',
+    ]);
+  });
+
+  it('an out of range value is reported once, without an order error on top', () => {
+    expect(fromText('mfa_enforcement: {}\nthrottling: {backoff_after: 150, backoff_base: 2_days}\n')).toEqual([
+      'p.yaml:2:29 throttling.backoff_after: must be <= 99 (got 150)',
+      'p.yaml:2:48 throttling.backoff_base: must be between 1_second and 1_day (got "2_days")',
+    ]);
+    expect(fromText('mfa_enforcement: {}\nthrottling: {lock_after: 1}\n')).toEqual(['p.yaml:2:26 throttling.lock_after: must be >= 2 (got 1)']);
+  });
+
+  it('a TOTP issuer: a string of 1..64 characters without a colon or control characters', () => {
+    expect(fromText('mfa_enforcement: {}\nfactors: {totp_issuer: 1234}\n')).toEqual([
+      'p.yaml:2:24 factors.totp_issuer: expected a string, got number 1234 (quote it if you mean the text: "1234")',
+    ]);
+    expect(fromText(`mfa_enforcement: {}\nfactors: {totp_issuer: ${'x'.repeat(65)}}\n`)).toEqual([
+      'p.yaml:2:24 factors.totp_issuer: must be at most 64 characters',
+    ]);
+    expect(fromText('mfa_enforcement: {}\nfactors: {totp_issuer: "Acme\\tCorp"}\n')).toEqual([
+      'p.yaml:2:24 factors.totp_issuer: invalid TOTP issuer "Acme\\tCorp" (use no \':\' and no control characters, e.g. Acme Corp)',
+    ]);
+    expect(parsePolicy(`mfa_enforcement: {}\nfactors: {totp_issuer: "${'é'.repeat(64)}"}\n`, 'p.yaml').factors.totp_issuer).toBe('é'.repeat(64));
   });
 
   it('countries.allowed must not be empty', () => {

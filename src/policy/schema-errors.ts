@@ -26,6 +26,9 @@ interface ErrorAnnotation {
   hint: string;
 }
 export const ERROR_KEYWORD = 'x-error';
+/** Annotation on a duration (`{ minimum: "30_seconds", maximum: "24_hours" }`); semantic.ts enforces it, since a
+ * pattern cannot compare numbers, and schema.test.ts ties it to the code's limits. */
+export const DURATION_RANGE_KEYWORD = 'x-duration-range';
 
 const explainers = new Map<string, (value: string) => string | null>();
 
@@ -36,6 +39,7 @@ export function createAjv(formats: readonly FormatSpec[] = []): Ajv2020 {
   // ajv-formats is CommonJS; under NodeNext its plugin function sits on `.default`.
   addFormatsModule.default(ajv);
   ajv.addKeyword({ keyword: ERROR_KEYWORD, schemaType: 'object' });
+  ajv.addKeyword({ keyword: DURATION_RANGE_KEYWORD, schemaType: 'object' });
   for (const f of formats) {
     explainers.set(f.name, f.explain);
     ajv.addFormat(f.name, { type: 'string', validate: (v: string) => f.explain(v) === null });

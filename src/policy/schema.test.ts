@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { BOOLEAN_SIGNALS, DECISIONS } from '../types.js';
-import { DEFAULT_RISK_WEIGHTS, DEFAULTS } from './defaults.js';
+import { DEFAULT_FACTORS, DEFAULT_RISK_WEIGHTS, DEFAULT_THROTTLING, DEFAULTS, LIMITS } from './defaults.js';
 import { formatDuration, parseDuration } from './duration.js';
 import { HTTP_METHODS } from './glob.js';
 import { policyValidate, POLICY_SCHEMA_URL, sharedAjv } from './schema.js';
@@ -63,6 +63,48 @@ describe('policy.schema.json', () => {
     expect(at('properties/location/properties/unknown_location/default')).toBe(DEFAULTS.unknown_location);
     expect(at('properties/impossible_travel/properties/max_speed_kmh/default')).toBe(DEFAULTS.max_speed_kmh);
     expect(at('properties/impossible_travel/properties/min_distance_km/default')).toBe(DEFAULTS.min_distance_km);
+  });
+
+  it('documents the factors and throttling defaults the compiler applies', () => {
+    const f = 'properties/factors/properties';
+    expect(at(`${f}/totp_issuer/default`)).toBe(DEFAULT_FACTORS.totp_issuer);
+    expect(dur(`${f}/challenge_ttl/default`)).toBe(DEFAULT_FACTORS.challenge_ttl_s);
+    expect(dur(`${f}/enrollment_approval_ttl/default`)).toBe(DEFAULT_FACTORS.enrollment_approval_ttl_s);
+    const t = 'properties/throttling/properties';
+    expect(at(`${t}/backoff_after/default`)).toBe(DEFAULT_THROTTLING.backoff_after);
+    expect(dur(`${t}/backoff_base/default`)).toBe(DEFAULT_THROTTLING.backoff_base_s);
+    expect(dur(`${t}/backoff_max/default`)).toBe(DEFAULT_THROTTLING.backoff_max_s);
+    expect(at(`${t}/lock_after/default`)).toBe(DEFAULT_THROTTLING.lock_after);
+    expect(at(`${t}/ip_backoff_after/default`)).toBe(DEFAULT_THROTTLING.ip_backoff_after);
+    // One key per compiled field (durations drop their `_s`), so neither side gains a setting alone.
+    expect(keys(f)).toEqual(Object.keys(DEFAULT_FACTORS).map((k) => k.replace(/_s$/, '')));
+    expect(keys(t)).toEqual(Object.keys(DEFAULT_THROTTLING).map((k) => k.replace(/_s$/, '')));
+  });
+
+  it('has the bounds of LIMITS, and defaults inside them', () => {
+    const f = 'properties/factors/properties';
+    const t = 'properties/throttling/properties';
+    expect([at(`${f}/totp_issuer/minLength`), at(`${f}/totp_issuer/maxLength`)]).toEqual([LIMITS.totp_issuer_chars.min, LIMITS.totp_issuer_chars.max]);
+    const durations = [
+      [`${f}/challenge_ttl`, LIMITS.challenge_ttl_s, DEFAULT_FACTORS.challenge_ttl_s],
+      [`${f}/enrollment_approval_ttl`, LIMITS.enrollment_approval_ttl_s, DEFAULT_FACTORS.enrollment_approval_ttl_s],
+      [`${t}/backoff_base`, LIMITS.backoff_base_s, DEFAULT_THROTTLING.backoff_base_s],
+      [`${t}/backoff_max`, LIMITS.backoff_max_s, DEFAULT_THROTTLING.backoff_max_s],
+    ] as const;
+    for (const [path, range, fallback] of durations) {
+      expect([dur(`${path}/x-duration-range/minimum`), dur(`${path}/x-duration-range/maximum`)], path).toEqual([range.min, range.max]);
+      expect(fallback).toBeGreaterThanOrEqual(range.min);
+      expect(fallback).toBeLessThanOrEqual(range.max);
+    }
+    for (const k of ['backoff_after', 'lock_after', 'ip_backoff_after'] as const) {
+      expect([at(`${t}/${k}/minimum`), at(`${t}/${k}/maximum`)], k).toEqual([LIMITS[k].min, LIMITS[k].max]);
+      expect(DEFAULT_THROTTLING[k]).toBeGreaterThanOrEqual(LIMITS[k].min);
+      expect(DEFAULT_THROTTLING[k]).toBeLessThanOrEqual(LIMITS[k].max);
+    }
+    // NIST SP 800-63B 5.2.2: at most 100 consecutive failures; and the defaults obey the order rules.
+    expect(LIMITS.lock_after.max).toBe(100);
+    expect(DEFAULT_THROTTLING.backoff_after).toBeLessThan(DEFAULT_THROTTLING.lock_after);
+    expect(DEFAULT_THROTTLING.backoff_base_s).toBeLessThanOrEqual(DEFAULT_THROTTLING.backoff_max_s);
   });
 
   it('has the duration pattern of duration.ts and the methods of glob.ts', () => {

@@ -1,8 +1,10 @@
 // The checks a JSON Schema cannot express: unique and unreserved rule ids, json-logic conditions, threshold
-// order, the time zone. They run on the raw document beside the schema (guarding every type, since the
-// schema may have failed elsewhere) so one load reports every problem.
+// order, the time zone, duration ranges and the order of the throttling settings. They run on the raw document
+// beside the schema (guarding every type, since the schema may have failed elsewhere) so one load reports every
+// problem.
 import type { PolicyProblem } from '../errors.js';
-import { ENGINE_REASON_NAMES, RESERVED_RULE_IDS } from './defaults.js';
+import { DEFAULT_THROTTLING, ENGINE_REASON_NAMES, LIMITS, RESERVED_RULE_IDS } from './defaults.js';
+import { formatDuration, tryParseDuration } from './duration.js';
 import { checkJsonLogic } from './jsonlogic.js';
 import { closest } from './suggest.js';
 import type { YamlSource } from './yaml-source.js';
@@ -66,6 +68,65 @@ function checkThresholds(doc: Obj, src: YamlSource, out: SemanticResult): void {
   }
 }
 
+interface Range {
+  min: number;
+  max: number;
+}
+
+/** Durations with bounds (`x-duration-range` in the schema): [section, key, bounds in seconds]. */
+const BOUNDED_DURATIONS: ReadonlyArray<readonly [string, string, Range]> = [
+  ['factors', 'challenge_ttl', LIMITS.challenge_ttl_s],
+  ['factors', 'enrollment_approval_ttl', LIMITS.enrollment_approval_ttl_s],
+  ['throttling', 'backoff_base', LIMITS.backoff_base_s],
+  ['throttling', 'backoff_max', LIMITS.backoff_max_s],
+];
+
+function checkDurationRanges(doc: Obj, src: YamlSource, out: SemanticResult): void {
+  for (const [section, key, range] of BOUNDED_DURATIONS) {
+    const owner = doc[section];
+    const text = isObj(owner) ? owner[key] : undefined;
+    const s = typeof text === 'string' ? tryParseDuration(text) : null;
+    if (s === null || (s >= range.min && s <= range.max)) continue; // an invalid duration is the schema's to report
+    const bounds = `between ${formatDuration(range.min)} and ${formatDuration(range.max)}`;
+    out.problems.push(src.problem([section, key], `must be ${bounds} (got ${JSON.stringify(text)})`));
+  }
+}
+
+/** One throttling setting as it takes effect: written (and valid, else null: the schema reports it) or the default. */
+interface Setting {
+  value: number;
+  /** How a message names it: as written, or the default with `, the default`. */
+  shown: string;
+  written: boolean;
+}
+
+function setting(t: Obj, key: string, fallback: number, range: Range, duration: boolean): Setting | null {
+  const raw = t[key];
+  if (raw === undefined) return { value: fallback, shown: `${duration ? formatDuration(fallback) : fallback}, the default`, written: false };
+  const value = duration ? (typeof raw === 'string' ? tryParseDuration(raw) : null) : raw;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < range.min || value > range.max) return null;
+  return { value, shown: String(raw), written: true };
+}
+
+function checkThrottling(doc: Obj, src: YamlSource, out: SemanticResult): void {
+  const t = doc.throttling;
+  if (!isObj(t)) return;
+  const d = DEFAULT_THROTTLING;
+  const after = setting(t, 'backoff_after', d.backoff_after, LIMITS.backoff_after, false);
+  const lock = setting(t, 'lock_after', d.lock_after, LIMITS.lock_after, false);
+  // Point at the key the policy wrote: a default cannot be edited where it is not.
+  if (after && lock && after.value >= lock.value) {
+    const at = after.written ? 'backoff_after' : 'lock_after';
+    out.problems.push(src.problem(['throttling', at], `backoff_after (${after.shown}) must be below lock_after (${lock.shown})`));
+  }
+  const base = setting(t, 'backoff_base', d.backoff_base_s, LIMITS.backoff_base_s, true);
+  const max = setting(t, 'backoff_max', d.backoff_max_s, LIMITS.backoff_max_s, true);
+  if (base && max && base.value > max.value) {
+    const at = base.written ? 'backoff_base' : 'backoff_max';
+    out.problems.push(src.problem(['throttling', at], `backoff_base (${base.shown}) must not exceed backoff_max (${max.shown})`));
+  }
+}
+
 let zones: readonly string[] | undefined;
 
 /** The canonical IANA name of a time zone Intl knows, or undefined. */
@@ -94,5 +155,7 @@ export function checkSemantics(value: unknown, src: YamlSource): SemanticResult 
   checkRules(value, src, out);
   checkThresholds(value, src, out);
   checkTimeZone(value, src, out);
+  checkDurationRanges(value, src, out);
+  checkThrottling(value, src, out);
   return out;
 }

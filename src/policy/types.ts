@@ -63,6 +63,31 @@ export const RISK_WEIGHT_KEYS = [
 ] as const;
 export type RiskWeightKey = (typeof RISK_WEIGHT_KEYS)[number];
 
+/** `factors:`: TOTP enrollment and challenges. */
+export interface FactorSettings {
+  /** The issuer in otpauth:// URIs (1..64 characters, no ':'). */
+  totp_issuer: string;
+  /** How long a decision's challenge_id can be completed. */
+  challenge_ttl_s: number;
+  /** How long an admin's approval of a first enrollment from a risky context lasts. */
+  enrollment_approval_ttl_s: number;
+}
+
+/** `throttling:` of failed factor attempts (NIST SP 800-63B 5.2.2). backoff_after < lock_after <= 100 and
+ * backoff_base_s <= backoff_max_s, checked at load. */
+export interface ThrottlingSettings {
+  /** Consecutive failures of a user, per factor budget, before each further attempt waits. */
+  backoff_after: number;
+  /** The first wait; doubles with each further failure. */
+  backoff_base_s: number;
+  /** The longest wait. */
+  backoff_max_s: number;
+  /** Consecutive failures that lock the factor until an admin resets it. */
+  lock_after: number;
+  /** Consecutive failures from one IP (any user) before that IP waits; an IP is never locked. */
+  ip_backoff_after: number;
+}
+
 export interface CompiledPolicy {
   /** sha256 (hex) of the policy file's bytes. */
   version: string;
@@ -102,4 +127,6 @@ export interface CompiledPolicy {
   rules: CompiledRule[];
   /** IANA time zone for `time.hour` / `time.weekday` in rules. */
   time_zone: string;
+  factors: FactorSettings;
+  throttling: ThrottlingSettings;
 }
