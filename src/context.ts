@@ -23,6 +23,7 @@ export interface StateInput {
   last_login?: { time: string; ip?: string | null } | null;
   last_mfa?: { time: string; device: string } | null;
   failed_attempts?: number;
+  enrollment_deadline?: string | null;
 }
 
 export function normalizeContext(input: ContextInput): LoginContext {
@@ -61,5 +62,7 @@ export function stateFromInput(input: StateInput): UserState {
     last_login: input.last_login ? { time: ms(input.last_login.time) as number, ip: input.last_login.ip ?? null } : null,
     last_mfa: input.last_mfa ? { time: ms(input.last_mfa.time) as number, device: input.last_mfa.device } : null,
     failed_attempts: input.failed_attempts ?? 0,
+    enrollment_deadline: ms(input.enrollment_deadline),
+    recovery_due_at: null,
   };
 }

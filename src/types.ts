@@ -43,6 +43,10 @@ export interface UserState {
   /** The last completed MFA; the engine fills it for the current device. */
   last_mfa: { time: number; device: string } | null;
   failed_attempts: number;
+  /** When set, enrollment is required from this time regardless of the grace period (after a recovery). */
+  enrollment_deadline: number | null;
+  /** The earliest effective time of an open recovery request, or null; the engine applies it once due. */
+  recovery_due_at: number | null;
 }
 
 export const EMPTY_STATE: Readonly<UserState> = Object.freeze({
@@ -54,6 +58,8 @@ export const EMPTY_STATE: Readonly<UserState> = Object.freeze({
   last_login: null,
   last_mfa: null,
   failed_attempts: 0,
+  enrollment_deadline: null,
+  recovery_due_at: null,
 });
 
 export interface GeoInfo {

@@ -1,9 +1,12 @@
 // The Store contract: every driver (SQLite, PostgreSQL) runs this same suite from its own *.test.ts.
-// Ids are unique per test, so `open` may hand back stores on a shared, non-empty database.
+// Ids are unique per test, so `open` may hand back stores on a shared, non-empty database. The factor
+// half (TOTP, backup codes, throttling, recovery, approvals, summaries) is in store-factors.contract.ts and
+// registered from here, so a driver calls describeStoreContract only.
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ChallengeRecord, LoginRecord, Store } from '../src/store/types.js';
 import type { UserState } from '../src/types.js';
+import { describeFactorContract } from './store-factors.contract.js';
 
 const T0 = 1_700_000_000_000;
 const MINUTE = 60_000;
@@ -64,6 +67,8 @@ export function describeStoreContract(
           last_login: null,
           last_mfa: null,
           failed_attempts: 0,
+          enrollment_deadline: null,
+          recovery_due_at: null,
         });
       });
 
@@ -271,6 +276,8 @@ export function describeStoreContract(
       });
     });
 
+    describeFactorContract({ store: () => store, uid: (label) => uid(label) });
+
     describe('lifecycle', () => {
       it('ping resolves while open', async () => {
         await expect(store.ping()).resolves.toBeUndefined();
@@ -298,6 +305,28 @@ export function describeStoreContract(
           ['getChallenge', () => store.getChallenge(uid('ch'))],
           ['completeChallenge', () => store.completeChallenge(uid('ch'), T0)],
           ['setEnrolled', () => store.setEnrolled(uid('alice'), T0)],
+          ['getUserSummary', () => store.getUserSummary(uid('alice'))],
+          ['listUsers', () => store.listUsers()],
+          ['forgetDevice', () => store.forgetDevice(uid('alice'), 'dev-a')],
+          ['savePendingTotp', () => store.savePendingTotp({ user_id: uid('alice'), secret: 'ct', created_at: T0 })],
+          ['getPendingTotp', () => store.getPendingTotp(uid('alice'))],
+          ['getActiveTotp', () => store.getActiveTotp(uid('alice'))],
+          ['activateTotp', () => store.activateTotp(uid('alice'), 1, ['h'], T0)],
+          ['acceptTotpStep', () => store.acceptTotpStep(uid('alice'), 1)],
+          ['removeFactors', () => store.removeFactors(uid('alice'))],
+          ['replaceBackupCodes', () => store.replaceBackupCodes(uid('alice'), ['h'], T0)],
+          ['consumeBackupCode', () => store.consumeBackupCode(uid('alice'), ['h'], T0)],
+          ['countBackupCodes', () => store.countBackupCodes(uid('alice'))],
+          ['getFailures', () => store.getFailures('ip:192.0.2.1')],
+          ['recordFailure', () => store.recordFailure('ip:192.0.2.1', T0, 10)],
+          ['resetFailures', () => store.resetFailures('ip:192.0.2.1')],
+          ['unlock', () => store.unlock('ip:')],
+          ['openRecovery', () => store.openRecovery({ id: uid('r'), user_id: uid('alice'), verified_by: 'a', verification: 'v', opened_at: T0, effective_at: T0 })],
+          ['getRecovery', () => store.getRecovery(uid('r'))],
+          ['cancelRecovery', () => store.cancelRecovery(uid('r'), T0)],
+          ['applyDueRecoveries', () => store.applyDueRecoveries(uid('alice'), T0)],
+          ['approveEnrollment', () => store.approveEnrollment({ user_id: uid('alice'), approved_by: 'a', approved_at: T0, expires_at: T0 + 1 })],
+          ['getEnrollmentApproval', () => store.getEnrollmentApproval(uid('alice'), T0)],
           ['ping', () => store.ping()],
         ];
         for (const [method, call] of calls) {

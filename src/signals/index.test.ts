@@ -311,6 +311,8 @@ describe('computeSignals: properties', () => {
     last_login: fc.option(fc.record({ time: timeArb, ip: fc.option(ipArb) })),
     last_mfa: fc.option(fc.record({ time: timeArb, device: fc.oneof(fc.string(), fc.constant(CHROME_WINDOWS_KEY)) })),
     failed_attempts: fc.nat(),
+    enrollment_deadline: fc.constant(null),
+    recovery_due_at: fc.constant(null),
   });
 
   it('never throws, is deterministic and JSON-safe', () => {

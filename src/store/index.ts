@@ -1,6 +1,17 @@
 // The store's public surface. The engine and factors import only the `Store` interface; drivers are
 // constructed by http/cli (and tests).
-export type { ChallengeRecord, LoginRecord, Store } from './types.js';
+export type {
+  ChallengeRecord,
+  EnrollmentApproval,
+  FailureCounter,
+  LoginRecord,
+  PendingTotp,
+  RecoveryRecord,
+  Store,
+  TotpFactor,
+  UserSummary,
+} from './types.js';
+export { ipSubject, userFailureSubjects, userSubject, userSubjectPrefix, type UserBudget } from './subjects.js';
 export {
   DEFAULT_CHALLENGE_RETENTION_MS,
   SqliteStore,

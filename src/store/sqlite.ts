@@ -2,14 +2,26 @@
 // better-sqlite3 is synchronous; the Store interface is async because the PostgreSQL driver is. Every
 // method therefore runs its SQL synchronously inside an async function (or returns a promise), so an error,
 // SQLITE_BUSY or a closed store included, is a rejected promise and never a synchronous throw.
-import { mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { ErrorCode, MfaGateError } from '../errors.js';
 import type { UserState } from '../types.js';
+import { openConnection } from './sqlite-connection.js';
+import { prepareFactorOps, type FactorOps } from './sqlite-factors.js';
 import { migrateSqlite } from './sqlite-migrate.js';
 import { prepareStatements, toChallenge, type ChallengeParams, type Statements } from './sqlite-statements.js';
-import type { ChallengeRecord, LoginRecord, Store } from './types.js';
+import { prepareUserViews } from './sqlite-users.js';
+import { userFailureSubjects } from './subjects.js';
+import type {
+  ChallengeRecord,
+  EnrollmentApproval,
+  FailureCounter,
+  LoginRecord,
+  PendingTotp,
+  RecoveryRecord,
+  Store,
+  TotpFactor,
+  UserSummary,
+} from './types.js';
 import { WriteBehind, type OpResult } from './write-behind.js';
 
 export interface SqliteStoreOptions {
@@ -68,6 +80,8 @@ export class SqliteStore implements Store {
   readonly migrationsApplied: readonly number[];
   private readonly db: Database.Database;
   private readonly st: Statements;
+  private readonly fx: FactorOps;
+  private readonly views: ReturnType<typeof prepareUserViews>;
   private readonly queue: WriteBehind;
   private readonly retentionMs: number;
   private closed = false;
@@ -86,22 +100,14 @@ export class SqliteStore implements Store {
     }
     this.path = path;
     this.retentionMs = challengeRetentionMs;
-    const memory = path === ':memory:';
-    if (!memory) mkdirSync(dirname(resolve(path)), { recursive: true });
-    const db = new Database(path);
+    const db = openConnection(path, busyTimeoutMs);
     try {
-      // busy_timeout first: switching a fresh file to WAL and migrating may wait for another process.
-      db.pragma(`busy_timeout = ${busyTimeoutMs}`);
-      const mode = db.pragma('journal_mode = WAL', { simple: true });
-      if (mode !== 'wal' && !memory) throw new Error(`${path}: could not enable WAL (journal_mode is ${String(mode)})`);
-      // NORMAL, not FULL: in WAL mode a process crash still loses nothing committed (only a power loss can
-      // drop the last commits), and FULL capped autocommit writes at ~5.5k/s vs ~60k/s (DESIGN "Storage").
-      db.pragma('synchronous = NORMAL');
-      db.pragma('foreign_keys = ON');
       const migrated = migrateSqlite(db, { where: path });
       this.schemaVersion = migrated.version;
       this.migrationsApplied = migrated.applied;
       this.st = prepareStatements(db);
+      this.fx = prepareFactorOps(db);
+      this.views = prepareUserViews(db);
       this.db = db;
       this.queue = new WriteBehind({ commit: this.commitBatch(), maxBatch });
     } catch (error) {
@@ -112,10 +118,11 @@ export class SqliteStore implements Store {
 
   async getUserState(userId: string, deviceKey: string, now: number): Promise<UserState> {
     this.beforeRead(`u:${userId}`);
-    let user = this.st.getUser.get(userId);
+    const [totp, backup] = userFailureSubjects(userId);
+    let user = this.st.getUser.get(totp, backup, userId);
     if (user === undefined) {
       this.st.registerUser.run(userId, now);
-      user = this.st.getUser.get(userId);
+      user = this.st.getUser.get(totp, backup, userId);
       if (user === undefined) throw new Error(`user ${userId} vanished right after registration`);
     }
     const devices = this.st.getDevices.all(userId);
@@ -133,6 +140,8 @@ export class SqliteStore implements Store {
         user.last_login_time === null ? null : { time: user.last_login_time, ip: user.last_login_ip },
       last_mfa: lastMfa,
       failed_attempts: user.failed_attempts,
+      enrollment_deadline: user.enrollment_deadline,
+      recovery_due_at: user.recovery_due_at,
     };
   }
 
@@ -176,6 +185,122 @@ export class SqliteStore implements Store {
     this.beforeRead(`u:${userId}`);
     if (time === null) this.st.unenroll.run(userId);
     else this.st.enroll.run(userId, time, time);
+  }
+
+  async getUserSummary(userId: string): Promise<UserSummary | null> {
+    this.beforeRead(`u:${userId}`);
+    return this.views.getUserSummary(userId);
+  }
+
+  async listUsers(): Promise<UserSummary[]> {
+    this.beforeRead();
+    return this.views.listUsers();
+  }
+
+  /** A login still queued for the device commits first, so it cannot bring the device back afterwards. */
+  async forgetDevice(userId: string, deviceKey: string): Promise<boolean> {
+    this.beforeRead(`u:${userId}`);
+    return this.views.forgetDevice(userId, deviceKey);
+  }
+
+  // --- factors: never queued. Each call's SQL has committed when its promise resolves (sqlite-factors.ts).
+  // Those that write the users row first commit a login queued for the user, so the login's row (and its
+  // first_seen) comes first, as it came first.
+
+  async savePendingTotp(pending: PendingTotp): Promise<void> {
+    this.ensureOpen();
+    this.fx.savePendingTotp(pending);
+  }
+
+  async getPendingTotp(userId: string): Promise<PendingTotp | null> {
+    this.ensureOpen();
+    return this.fx.getPendingTotp(userId);
+  }
+
+  async getActiveTotp(userId: string): Promise<TotpFactor | null> {
+    this.ensureOpen();
+    return this.fx.getActiveTotp(userId);
+  }
+
+  async activateTotp(userId: string, step: number, backupCodeHashes: readonly string[], now: number): Promise<boolean> {
+    this.beforeRead(`u:${userId}`);
+    return this.fx.activateTotp(userId, step, backupCodeHashes, now);
+  }
+
+  async acceptTotpStep(userId: string, step: number): Promise<boolean> {
+    this.ensureOpen();
+    return this.fx.acceptTotpStep(userId, step);
+  }
+
+  async removeFactors(userId: string): Promise<void> {
+    this.beforeRead(`u:${userId}`);
+    this.fx.removeFactors(userId);
+  }
+
+  async replaceBackupCodes(userId: string, hashes: readonly string[], now: number): Promise<void> {
+    this.ensureOpen();
+    this.fx.replaceBackupCodes(userId, hashes, now);
+  }
+
+  async consumeBackupCode(userId: string, hashes: readonly string[], now: number): Promise<boolean> {
+    this.ensureOpen();
+    return this.fx.consumeBackupCode(userId, hashes, now);
+  }
+
+  async countBackupCodes(userId: string): Promise<number> {
+    this.ensureOpen();
+    return this.fx.countBackupCodes(userId);
+  }
+
+  async getFailures(subject: string): Promise<FailureCounter> {
+    this.ensureOpen();
+    return this.fx.getFailures(subject);
+  }
+
+  async recordFailure(subject: string, now: number, lockAfter: number): Promise<FailureCounter> {
+    this.ensureOpen();
+    return this.fx.recordFailure(subject, now, lockAfter);
+  }
+
+  async resetFailures(subject: string): Promise<void> {
+    this.ensureOpen();
+    this.fx.resetFailures(subject);
+  }
+
+  /** Rejects (a RangeError) for an empty prefix, which would unlock everyone. */
+  async unlock(prefix: string): Promise<number> {
+    this.ensureOpen();
+    return this.fx.unlock(prefix);
+  }
+
+  async openRecovery(request: Omit<RecoveryRecord, 'cancelled_at' | 'applied_at'>): Promise<void> {
+    this.ensureOpen();
+    this.fx.openRecovery(request);
+  }
+
+  async getRecovery(id: string): Promise<RecoveryRecord | null> {
+    this.ensureOpen();
+    return this.fx.getRecovery(id);
+  }
+
+  async cancelRecovery(id: string, now: number): Promise<RecoveryRecord | null> {
+    this.ensureOpen();
+    return this.fx.cancelRecovery(id, now);
+  }
+
+  async applyDueRecoveries(userId: string, now: number): Promise<RecoveryRecord[]> {
+    this.beforeRead(`u:${userId}`);
+    return this.fx.applyDueRecoveries(userId, now);
+  }
+
+  async approveEnrollment(approval: EnrollmentApproval): Promise<void> {
+    this.ensureOpen();
+    this.fx.approveEnrollment(approval);
+  }
+
+  async getEnrollmentApproval(userId: string, now: number): Promise<EnrollmentApproval | null> {
+    this.ensureOpen();
+    return this.fx.getEnrollmentApproval(userId, now);
   }
 
   async ping(): Promise<void> {
@@ -237,8 +362,13 @@ export class SqliteStore implements Store {
    * measured ~15k vs ~37k getUserState+recordLogin pairs/s (100 concurrent requests, one per macrotask).
    */
   private beforeRead(key?: string): void {
-    if (this.closed) throw new StoreClosedError(this.path);
+    this.ensureOpen();
     if (key === undefined || this.queue.has(key)) this.queue.flush();
+  }
+
+  /** Throws (so the async caller rejects) when closed. For calls that touch nothing the queue writes. */
+  private ensureOpen(): void {
+    if (this.closed) throw new StoreClosedError(this.path);
   }
 
   private rejectClosed(): Promise<never> {

@@ -29,6 +29,61 @@ export interface LoginRecord {
   mfa: boolean;
 }
 
+/** A TOTP factor. `secret` is the ciphertext from factors/crypto (never the plaintext). */
+export interface TotpFactor {
+  user_id: string;
+  secret: string;
+  created_at: number;
+  confirmed_at: number;
+  /** The last accepted RFC 6238 time step; a code at or below it is a replay. */
+  last_step: number | null;
+}
+
+export interface PendingTotp {
+  user_id: string;
+  secret: string;
+  created_at: number;
+}
+
+/** Consecutive failures of one throttling subject (`user:<id>:totp`, `user:<id>:backup_code`, `ip:<ip>`). */
+export interface FailureCounter {
+  consecutive: number;
+  last_failure_at: number | null;
+  /** Set once `consecutive` reached the lock threshold; only an admin reset clears it. */
+  locked_at: number | null;
+}
+
+export interface RecoveryRecord {
+  id: string;
+  user_id: string;
+  /** Who verified the user's identity (an admin). */
+  verified_by: string;
+  /** How (e.g. "passport checked in person"); free text, never a secret. */
+  verification: string;
+  opened_at: number;
+  effective_at: number;
+  cancelled_at: number | null;
+  applied_at: number | null;
+}
+
+export interface EnrollmentApproval {
+  user_id: string;
+  approved_by: string;
+  approved_at: number;
+  expires_at: number;
+}
+
+export interface UserSummary {
+  id: string;
+  first_seen: number;
+  enrolled_at: number | null;
+  backup_codes_remaining: number;
+  known_devices: { key: string; first_seen: number; last_seen: number; last_mfa_at: number | null }[];
+  known_locations: { key: string; first_seen: number; last_seen: number }[];
+  /** Open (neither cancelled nor applied) recovery requests. */
+  pending_recoveries: RecoveryRecord[];
+}
+
 export interface Store {
   /**
    * The user's state. `last_mfa` is the last completed MFA on `deviceKey` (null if none on that device).
@@ -45,6 +100,61 @@ export interface Store {
   completeChallenge(id: string, now: number): Promise<ChallengeRecord | null>;
   /** Marks the user enrolled at `time`, or not enrolled with null (the factor module calls this). */
   setEnrolled(userId: string, time: number | null): Promise<void>;
+  /** The user with devices, locations, backup codes left and open recoveries; null when unknown. */
+  getUserSummary(userId: string): Promise<UserSummary | null>;
+  listUsers(): Promise<UserSummary[]>;
+  forgetDevice(userId: string, deviceKey: string): Promise<boolean>;
+
+  // --- TOTP ---
+  /** Stores (or replaces) the user's pending enrollment; an active factor stays active until confirmation. */
+  savePendingTotp(pending: PendingTotp): Promise<void>;
+  getPendingTotp(userId: string): Promise<PendingTotp | null>;
+  getActiveTotp(userId: string): Promise<TotpFactor | null>;
+  /**
+   * One transaction: the pending secret becomes the active factor (replacing any old one) with
+   * last_step = `step` (so the confirming code cannot be replayed), the backup codes are replaced by
+   * `backupCodeHashes`, users.enrolled_at = now, enrollment_deadline cleared, any enrollment approval consumed.
+   * False (and nothing changed) when there is no pending enrollment, e.g. a concurrent confirm won.
+   */
+  activateTotp(userId: string, step: number, backupCodeHashes: readonly string[], now: number): Promise<boolean>;
+  /** Accepts a time step once: one conditional UPDATE (`last_step IS NULL OR last_step < step`). */
+  acceptTotpStep(userId: string, step: number): Promise<boolean>;
+  /** Removes TOTP (active and pending) and backup codes; the user is no longer enrolled. */
+  removeFactors(userId: string): Promise<void>;
+
+  // --- backup codes (keyed hashes only) ---
+  replaceBackupCodes(userId: string, hashes: readonly string[], now: number): Promise<void>;
+  /** Marks one unused code among `hashes` (candidates under each key of the keyring) used; atomic. */
+  consumeBackupCode(userId: string, hashes: readonly string[], now: number): Promise<boolean>;
+  countBackupCodes(userId: string): Promise<number>;
+
+  // --- throttling ---
+  getFailures(subject: string): Promise<FailureCounter>;
+  /** One atomic increment; sets locked_at when consecutive reaches `lockAfter`. Returns the new counter. */
+  recordFailure(subject: string, now: number, lockAfter: number): Promise<FailureCounter>;
+  /** Clears the consecutive count (a success) — but never a lock: `unlock` does that. */
+  resetFailures(subject: string): Promise<void>;
+  /** Admin: clears counters and locks of every subject starting with `prefix` (e.g. `user:alice:`); an empty
+   * prefix is refused (it would unlock everyone). */
+  unlock(prefix: string): Promise<number>;
+
+  // --- recovery ---
+  openRecovery(request: Omit<RecoveryRecord, 'cancelled_at' | 'applied_at'>): Promise<void>;
+  getRecovery(id: string): Promise<RecoveryRecord | null>;
+  /** Atomically cancels an open request; null when unknown, already cancelled or applied, or effective at `now`. */
+  cancelRecovery(id: string, now: number): Promise<RecoveryRecord | null>;
+  /**
+   * One transaction: every open request of the user with effective_at <= now is marked applied, the user's
+   * factors are removed, enrolled_at cleared and enrollment_deadline = now (no fresh grace period).
+   * Returns the requests applied (empty, and nothing written, when none is due).
+   */
+  applyDueRecoveries(userId: string, now: number): Promise<RecoveryRecord[]>;
+
+  // --- enrollment approvals (first enrollment from a risky context) ---
+  approveEnrollment(approval: EnrollmentApproval): Promise<void>;
+  /** The unexpired approval, or null. */
+  getEnrollmentApproval(userId: string, now: number): Promise<EnrollmentApproval | null>;
+
   /** Resolves when the database answers; rejects otherwise (readiness). */
   ping(): Promise<void>;
   close(): Promise<void>;

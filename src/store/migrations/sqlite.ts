@@ -1,7 +1,7 @@
 // SQLite migrations, applied in order by src/store/sqlite-migrate.ts at open.
-// Add factor tables (TOTP, backup codes, throttling, recovery) as NEW entries at the end; never edit one
-// that has shipped. Tables are STRICT so a wrongly typed value (a string time, a boolean) fails loudly
-// instead of being stored as whatever SQLite's type affinity makes of it. Times are INTEGER epoch ms.
+// Add changes as NEW entries at the end; never edit one that has shipped. Tables are STRICT so a wrongly
+// typed value (a string time, a boolean) fails loudly instead of being stored as whatever SQLite's type
+// affinity makes of it. Times are INTEGER epoch ms.
 import type { Migration } from './types.js';
 
 export const SQLITE_MIGRATIONS: readonly Migration[] = [
@@ -53,6 +53,74 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
 
       -- purgeExpired deletes by expiry; without this it would scan the whole table.
       CREATE INDEX challenges_by_expiry ON challenges (expires_at);
+    `,
+  },
+  {
+    version: 2,
+    name: 'factors_throttling_recovery_approvals',
+    // Only totp_factors references users: activateTotp creates the users row in its transaction. The other
+    // per-user tables are keyed by user id without a foreign key (like challenges), so a pending enrollment,
+    // backup codes, a recovery request or an approval for a user never seen by a decision is not refused by
+    // the schema. Anything that ever deletes a users row must delete from them too.
+    sql: `
+      -- When set, enrollment is required from this time whatever the grace period (set when a recovery applies).
+      ALTER TABLE users ADD COLUMN enrollment_deadline INTEGER;
+      -- Never written: failed attempts now live in factor_failures (per subject). A column that always reads 0
+      -- beside the real counters would invite a "no failures" misreading, so it goes.
+      ALTER TABLE users DROP COLUMN failed_attempts;
+
+      CREATE TABLE totp_factors (
+        user_id      TEXT PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+        secret       TEXT NOT NULL,      -- ciphertext from factors/crypto, never the plaintext
+        created_at   INTEGER NOT NULL,   -- when the (then pending) secret was generated
+        confirmed_at INTEGER NOT NULL,
+        last_step    INTEGER             -- last accepted RFC 6238 step; a code at or below it is a replay
+      ) STRICT, WITHOUT ROWID;
+
+      CREATE TABLE totp_pending (
+        user_id    TEXT PRIMARY KEY,
+        secret     TEXT NOT NULL,        -- ciphertext
+        created_at INTEGER NOT NULL
+      ) STRICT, WITHOUT ROWID;
+
+      CREATE TABLE backup_codes (
+        user_id    TEXT NOT NULL,
+        code_hash  TEXT NOT NULL,        -- keyed hash (HMAC) of the code, never the code
+        created_at INTEGER NOT NULL,
+        used_at    INTEGER,              -- NULL: unused; set once, atomically, by consumeBackupCode
+        PRIMARY KEY (user_id, code_hash)
+      ) STRICT, WITHOUT ROWID;
+
+      -- Throttling subjects: user:<id>:totp, user:<id>:backup_code, ip:<ip> (src/store/subjects.ts).
+      CREATE TABLE factor_failures (
+        subject         TEXT PRIMARY KEY,
+        consecutive     INTEGER NOT NULL,
+        last_failure_at INTEGER,
+        locked_at       INTEGER          -- set when consecutive reached the lock threshold; only unlock clears it
+      ) STRICT, WITHOUT ROWID;
+
+      CREATE TABLE recovery_requests (
+        id           TEXT PRIMARY KEY,
+        user_id      TEXT NOT NULL,
+        verified_by  TEXT NOT NULL,
+        verification TEXT NOT NULL,
+        opened_at    INTEGER NOT NULL,
+        effective_at INTEGER NOT NULL,
+        cancelled_at INTEGER,
+        applied_at   INTEGER
+      ) STRICT;
+
+      -- A user's open requests by due time: getUserState's recovery_due_at (MIN) and applyDueRecoveries.
+      -- Partial, so it holds only the few open requests; queries must repeat its WHERE to use it.
+      CREATE INDEX recovery_requests_open_by_user ON recovery_requests (user_id, effective_at)
+        WHERE cancelled_at IS NULL AND applied_at IS NULL;
+
+      CREATE TABLE enrollment_approvals (
+        user_id     TEXT PRIMARY KEY,
+        approved_by TEXT NOT NULL,
+        approved_at INTEGER NOT NULL,
+        expires_at  INTEGER NOT NULL
+      ) STRICT, WITHOUT ROWID;
     `,
   },
 ];
