@@ -14,9 +14,6 @@ import {
   type UserState,
 } from './types.js';
 
-// Issue #3: a challenge is single use and expires after 10 minutes by default.
-export const DEFAULT_CHALLENGE_TTL_MS = 10 * 60 * 1000;
-
 // A gateway asks on every request. Re-recording the same known device, location and IP more often than this
 // teaches nothing (impossible travel needs a location change, not a fresher timestamp), so those writes are skipped.
 export const LOGIN_REFRESH_MS = 60 * 1000;
@@ -26,10 +23,13 @@ export interface DecisionEngineOptions {
   /** The compiled policy, or a function returning the current one (hot reload swaps what it returns). */
   policy: CompiledPolicy | (() => CompiledPolicy);
   clock?: () => number;
+  /** Overrides the policy's `factors.challenge_ttl` (default 10 minutes). */
   challengeTtlMs?: number;
   newId?: () => string;
   /** Called with errors that do not change the answer (a failed learning write). */
   onBackgroundError?: (err: unknown) => void;
+  /** Audit events the engine causes (a recovery request taking effect). */
+  audit?: (event: { event: string; user_id: string; [field: string]: unknown }) => void;
 }
 
 /** Everything about one decision, for the decision log and for replay. */
@@ -48,19 +48,21 @@ export class DecisionEngine {
   readonly #store: Store;
   readonly #policy: () => CompiledPolicy;
   readonly #clock: () => number;
-  readonly #ttl: number;
+  readonly #ttl: number | undefined;
   readonly #newId: () => string;
   readonly #onBackgroundError: (err: unknown) => void;
+  readonly #audit: NonNullable<DecisionEngineOptions['audit']>;
 
   constructor({
     store,
     policy,
     clock = Date.now,
-    challengeTtlMs = DEFAULT_CHALLENGE_TTL_MS,
+    challengeTtlMs,
     newId = randomUUID,
     onBackgroundError = () => {},
+    audit = () => {},
   }: DecisionEngineOptions) {
-    if (!Number.isInteger(challengeTtlMs) || challengeTtlMs <= 0) {
+    if (challengeTtlMs !== undefined && (!Number.isInteger(challengeTtlMs) || challengeTtlMs <= 0)) {
       throw new RangeError(`challengeTtlMs must be a positive integer, got ${challengeTtlMs}`);
     }
     this.#store = store;
@@ -69,6 +71,7 @@ export class DecisionEngine {
     this.#ttl = challengeTtlMs;
     this.#newId = newId;
     this.#onBackgroundError = onBackgroundError;
+    this.#audit = audit;
   }
 
   get policy(): CompiledPolicy {
@@ -88,7 +91,15 @@ export class DecisionEngine {
 
     let state: UserState;
     try {
-      state = await this.#store.getUserState(context.user.id, deviceKey(context, parseDevice(context.user_agent)), now);
+      const key = deviceKey(context, parseDevice(context.user_agent));
+      state = await this.#store.getUserState(context.user.id, key, now);
+      if (state.recovery_due_at !== null && state.recovery_due_at <= now) {
+        // A recovery request took effect: the factors go before this decision is made on them.
+        for (const r of await this.#store.applyDueRecoveries(context.user.id, now)) {
+          this.#audit({ event: 'recovery.applied', user_id: r.user_id, recovery_id: r.id, verified_by: r.verified_by });
+        }
+        state = await this.#store.getUserState(context.user.id, key, now);
+      }
     } catch (err) {
       return this.#unavailable(policy, context, now, decision_id, started, err);
     }
@@ -122,7 +133,7 @@ export class DecisionEngine {
           ip: context.ip,
           enrollment_allowed: evaluation.enrollment.allowed_now,
           created_at: now,
-          expires_at: now + this.#ttl,
+          expires_at: now + (this.#ttl ?? policy.factors.challenge_ttl_s * 1000),
         });
       } catch (err) {
         return this.#unavailable(policy, context, now, decision_id, started, err);

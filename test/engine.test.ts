@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DecisionEngine, DEFAULT_CHALLENGE_TTL_MS, LOGIN_REFRESH_MS } from '../src/engine.js';
+import { DecisionEngine, LOGIN_REFRESH_MS } from '../src/engine.js';
 import { loadPolicy, parsePolicy } from '../src/policy/index.js';
 import { openSqliteStore, type SqliteStore } from '../src/store/index.js';
 
@@ -110,7 +110,7 @@ describe('DecisionEngine', () => {
       expect(a.decision).toBe('prompt_mfa');
       expect(await e.completeChallenge(a.challenge_id as string)).not.toBeNull();
       expect(await e.completeChallenge(a.challenge_id as string)).toBeNull();
-      now += DEFAULT_CHALLENGE_TTL_MS;
+      now += seed.factors.challenge_ttl_s * 1000;
       expect(await e.completeChallenge(b.challenge_id as string)).toBeNull();
       expect(await e.completeChallenge('no-such-challenge')).toBeNull();
     });

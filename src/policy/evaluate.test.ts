@@ -146,6 +146,16 @@ describe('evaluate: the decision table', () => {
       expect(fresh.enrollment.required_by).toBe(new Date(NOW + 30 * 24 * HOUR).toISOString());
     });
 
+    it('requires enrollment from the enrollment deadline a recovery set, whatever the grace period', () => {
+      const recovered: UserState = { ...notEnrolled(1), enrollment_deadline: NOW - 1000 };
+      const d = evaluate(seed, input({ new_device: true }, recovered), NOW);
+      expect(d.decision).toBe('require_mfa');
+      expect(rules(d)).toEqual(['new_device', 'enrollment_required']);
+      expect(d.enrollment.required_by).toBe(new Date(NOW - 1000).toISOString());
+      const future: UserState = { ...notEnrolled(1), enrollment_deadline: NOW + 1000 };
+      expect(evaluate(seed, input({ new_device: true }, future), NOW).decision).toBe('allow');
+    });
+
     it('does not let a recent MFA satisfy anything for a user who is not enrolled', () => {
       const d = evaluate(seed, input({ sensitive_action: true, mfa_age_seconds: 1 }, notEnrolled(1)), NOW);
       expect(d.decision).toBe('require_mfa');
@@ -293,6 +303,8 @@ describe('evaluate: properties', () => {
     last_login: fc.option(fc.record({ time: arbTime, ip: fc.option(fc.string(), { nil: null }) }), { nil: null }),
     last_mfa: fc.option(fc.record({ time: arbTime, device: fc.string() }), { nil: null }),
     failed_attempts: fc.nat(1000),
+    enrollment_deadline: fc.option(arbTime, { nil: null }),
+    recovery_due_at: fc.option(arbTime, { nil: null }),
   });
   const arbInput = fc.record({
     signals: arbSignals,

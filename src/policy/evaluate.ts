@@ -67,7 +67,9 @@ export function evaluate(policy: CompiledPolicy, input: EvaluationInput, now: nu
 
   if (!state.enrolled) {
     const start = graceStart(context.user.mfa_required_since, state.first_seen, now);
-    const deadline = start + settings.grace_period_s * 1000;
+    const graceEnd = start + settings.grace_period_s * 1000;
+    // A completed recovery leaves no fresh grace period: the deadline it set wins when earlier.
+    const deadline = state.enrollment_deadline !== null && state.enrollment_deadline < graceEnd ? state.enrollment_deadline : graceEnd;
     enrollment.required_by = new Date(deadline).toISOString();
     if (now < deadline) {
       if (decision === 'prompt_mfa') {
