@@ -8,6 +8,7 @@ export const ErrorCode = {
   PAYLOAD_TOO_LARGE: 'payload_too_large',
   NOT_FOUND: 'not_found',
   UNAUTHORIZED: 'unauthorized',
+  FORBIDDEN: 'forbidden',
   STORE_UNAVAILABLE: 'store_unavailable',
   INTERNAL: 'internal_error',
 } as const;
@@ -21,6 +22,7 @@ const STATUS: Record<ErrorCode, number> = {
   payload_too_large: 413,
   not_found: 404,
   unauthorized: 401,
+  forbidden: 403,
   store_unavailable: 503,
   internal_error: 500,
 };

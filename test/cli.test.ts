@@ -122,21 +122,23 @@ describe('mfa-gate', () => {
   });
 
   it('serves /healthz and /v1/decide, and stops on SIGTERM', async () => {
-    const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--data-dir', join(tmp, 'data')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--data-dir', join(tmp, 'data')], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MFA_GATE_API_KEYS: undefined } });
     try {
-      const base = await new Promise<string>((resolve, reject) => {
+      const [base, key] = await new Promise<[string, string]>((resolve, reject) => {
         let out = '';
         child.stdout.on('data', (b: Buffer) => {
           out += b.toString();
-          const m = /listening on (http:\/\/\S+)/.exec(out);
-          if (m?.[1]) resolve(m[1]);
+          const m = /listening on (http:\/\/\S+)[\s\S]*shown only now:\s+(\S+)/.exec(out);
+          if (m?.[1] && m[2]) resolve([m[1], m[2]]);
         });
         child.on('exit', (code) => reject(new Error(`serve exited with ${code}`)));
       });
       expect(await (await fetch(`${base}/healthz`)).json()).toMatchObject({ status: 'ok' });
+      const unauthorized = await fetch(`${base}/v1/decide`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+      expect(unauthorized.status).toBe(401);
       const res = await fetch(`${base}/v1/decide`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
         body: JSON.stringify({ user: { id: 'alice' }, ip: '81.2.69.142' }),
       });
       expect(res.status).toBe(200);

@@ -1,36 +1,25 @@
 // POST /v1/decide and GET /healthz through Hono in-process, on a real SQLite store.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DecisionEngine } from '../src/engine.js';
-import { createApp } from '../src/http/app.js';
 import { MAX_BODY_BYTES } from '../src/http/body.js';
-import { loadPolicy } from '../src/policy/index.js';
-import { openSqliteStore, type SqliteStore } from '../src/store/index.js';
+import { KEYS, startService, type TestService } from './helpers/app.js';
 
 const CHROME = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36';
-let dir: string;
-let store: SqliteStore;
-let app: ReturnType<typeof createApp>;
-const unexpected: unknown[] = [];
+let service: TestService;
+let app: TestService['app'];
 
 beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'mfa-gate-http-'));
-  store = openSqliteStore({ path: join(dir, 'store.db') });
-  const engine = new DecisionEngine({ store, policy: loadPolicy('policies/default.yaml') });
-  app = createApp({ engine, logError: (err) => unexpected.push(err) });
+  service = startService();
+  app = service.app;
 });
 
 afterAll(async () => {
-  await store.close();
-  rmSync(dir, { recursive: true, force: true });
   // None of the bad inputs below may reach the 500 handler.
-  expect(unexpected).toEqual([]);
+  expect(service.unexpected).toEqual([]);
+  await service.close();
 });
 
 const post = (body: string, headers: Record<string, string> = { 'content-type': 'application/json' }) =>
-  app.request('/v1/decide', { method: 'POST', body, headers });
+  app.request('/v1/decide', { method: 'POST', body, headers: { authorization: `Bearer ${KEYS.decide}`, ...headers } });
 
 describe('POST /v1/decide', () => {
   it('answers a decision with reasons, risk, enrollment, policy version and ids', async () => {

@@ -1,11 +1,13 @@
 // `mfa-gate <command>`: the command-line entry point (bin/mfa-gate.js runs it through tsx).
 import { evalCommand } from './eval.js';
+import { replayCommand } from './replay.js';
+import { enrollCommand, usersCommand, verifyCommand } from './factor-commands.js';
 import { serveCommand } from './serve.js';
 import { testCommand } from './test.js';
 import { validateCommand } from './validate.js';
 import { UsageError, type Command } from './command.js';
 
-const COMMANDS: Command[] = [serveCommand, validateCommand, testCommand, evalCommand];
+const COMMANDS: Command[] = [serveCommand, validateCommand, testCommand, evalCommand, replayCommand, enrollCommand, verifyCommand, usersCommand];
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

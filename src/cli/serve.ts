@@ -1,24 +1,38 @@
 import { serve } from '@hono/node-server';
 import { join } from 'node:path';
-import { DecisionEngine } from '../engine.js';
+import { createDecisionLog } from '../decision-log.js';
 import { PolicyError } from '../errors.js';
 import { createApp } from '../http/app.js';
-import { loadPolicy } from '../policy/index.js';
+import { loadApiKeys } from '../http/auth.js';
+import { createMetrics } from '../http/metrics.js';
+import { createLogger } from '../log.js';
+import { compileNetworkList } from '../policy/index.js';
+import { PolicyHolder } from '../policy/holder.js';
 import { preloadGeoData } from '../signals/index.js';
-import { openSqliteStore } from '../store/index.js';
 import { UsageError, parse, type Command } from './command.js';
+import { openServices } from './services.js';
+
+// Issue #4: in-flight requests get this long to finish after SIGTERM before the process exits anyway.
+const SHUTDOWN_GRACE_MS = 10_000;
 
 export const serveCommand: Command = {
   name: 'serve',
   summary: 'run the decision service (HTTP)',
-  usage: `usage: mfa-gate serve [--host H] [--port N] [--policy FILE] [--data-dir DIR]
+  usage: `usage: mfa-gate serve [--host H] [--port N] [--policy FILE] [--data-dir DIR] [--decision-log FILE|stdout]
+                      [--trusted-proxies CIDR,...]
 
-Serves the decision API. Every option also reads an environment variable:
+Serves the decision and factor API. Every option also reads an environment variable:
 
-  --host H          MFA_GATE_HOST       default 127.0.0.1
-  --port N          MFA_GATE_PORT       default 8080
-  --policy FILE     MFA_GATE_POLICY     default policies/default.yaml
-  --data-dir DIR    MFA_GATE_DATA_DIR   default ./data (the SQLite store is DIR/mfa-gate.db)`,
+  --host H               MFA_GATE_HOST             default 127.0.0.1
+  --port N               MFA_GATE_PORT             default 8080
+  --policy FILE          MFA_GATE_POLICY           default policies/default.yaml (reloaded on change and on SIGHUP)
+  --data-dir DIR         MFA_GATE_DATA_DIR         default ./data: the SQLite store (mfa-gate.db), secret.key, api-keys
+  --decision-log DEST    MFA_GATE_DECISION_LOG     default DIR/decisions.jsonl; "stdout" for standard output
+  --trusted-proxies LIST MFA_GATE_TRUSTED_PROXIES  CIDRs whose X-Forwarded-For is believed (default: none)
+
+API keys: MFA_GATE_API_KEYS=key1,key2:decide+mfa (a key without scopes has all: decide, mfa, admin), else
+DIR/api-keys (one per line, mode 0600); with neither, an admin key is generated there and printed once.
+Secrets: MFA_GATE_SECRET_KEY (base64, 32 bytes), else DIR/secret.key, generated on first start.`,
   async run(argv) {
     const env = process.env;
     const { values } = parse(argv, {
@@ -26,45 +40,99 @@ Serves the decision API. Every option also reads an environment variable:
       port: { type: 'string', default: env.MFA_GATE_PORT ?? '8080' },
       policy: { type: 'string', default: env.MFA_GATE_POLICY ?? 'policies/default.yaml' },
       'data-dir': { type: 'string', default: env.MFA_GATE_DATA_DIR ?? 'data' },
+      'decision-log': { type: 'string', default: env.MFA_GATE_DECISION_LOG ?? '' },
+      'trusted-proxies': { type: 'string', default: env.MFA_GATE_TRUSTED_PROXIES ?? '' },
     });
     const port = Number(values.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port: "${values.port}" is not a port number`);
-
-    let policy;
+    const dataDir = values['data-dir'];
+    let trustedProxies;
     try {
-      policy = loadPolicy(values.policy);
+      trustedProxies = compileNetworkList(values['trusted-proxies'].split(',').map((s) => s.trim()).filter(Boolean));
     } catch (err) {
-      console.error(err instanceof PolicyError ? err.message : `${values.policy}: ${(err as Error).message}`);
+      throw new UsageError(`--trusted-proxies: ${(err as Error).message}`);
+    }
+
+    const logger = createLogger();
+    const metrics = createMetrics();
+    let holder: PolicyHolder;
+    try {
+      holder = new PolicyHolder({
+        path: values.policy,
+        log: logger,
+        onReload: (r) => {
+          metrics.observeReload(r);
+          if (r.ok && r.changed) logger.info({ event: 'policy_reloaded', version: r.version }, 'policy reloaded');
+        },
+      });
+    } catch (err) {
+      console.error(err instanceof PolicyError ? err.message : `mfa-gate serve: ${(err as Error).message}`);
       return 1;
     }
+    metrics.setPolicyVersion(holder.current.version);
+    const decisionLogDest = values['decision-log'] || join(dataDir, 'decisions.jsonl');
+    const decisionLog = createDecisionLog({ destination: decisionLogDest });
+    const audit = (e: Parameters<typeof decisionLog.audit>[0]) => {
+      decisionLog.audit(e);
+      metrics.observeAudit(e);
+    };
+    let services;
+    let apiKeys;
+    try {
+      services = openServices({ db: join(dataDir, 'mfa-gate.db'), policy: () => holder.current, logger, audit });
+      apiKeys = loadApiKeys({ env, dataDir });
+    } catch (err) {
+      holder.close();
+      console.error(`mfa-gate serve: ${(err as Error).message}`);
+      return 1;
+    }
+    const { store, engine, factors } = services;
     // geoip-lite loads its data on first use (~200 ms); pay that at start, not on the first request.
     preloadGeoData();
-    const dbPath = join(values['data-dir'], 'mfa-gate.db');
-    const store = openSqliteStore({ path: dbPath });
-    const engine = new DecisionEngine({
+    const app = createApp({
+      engine,
+      factors,
       store,
-      policy,
-      onBackgroundError: (err) => console.error('background write failed:', err),
+      keys: apiKeys.keys,
+      policy: () => holder.current,
+      policyError: () => holder.lastError,
+      metrics,
+      trustedProxies,
+      onDecision: (record) => decisionLog.write(record),
+      logError: (err, requestId) => logger.error({ err, request_id: requestId }, 'unexpected error'),
     });
-    const app = createApp({ engine });
+    const uninstallSighup = holder.installSighup();
 
     const server = serve({ fetch: app.fetch, hostname: values.host, port }, (info) => {
       const base = `http://${info.family === 'IPv6' ? `[${info.address}]` : info.address}:${info.port}`;
+      const key = apiKeys.generated ?? '<your API key>';
       console.log(`mfa-gate listening on ${base}
-  policy  ${values.policy} (version ${policy.version.slice(0, 12)})
-  store   SQLite ${dbPath}
+  policy        ${values.policy} (version ${holder.current.version.slice(0, 12)}; edits reload, SIGHUP too)
+  store         SQLite ${join(dataDir, 'mfa-gate.db')}
+  decision log  ${decisionLogDest}
+  API keys      ${apiKeys.source === 'generated' ? `generated into ${apiKeys.file} — this admin key is shown only now:\n                ${apiKeys.generated}` : `from ${apiKeys.source === 'env' ? 'MFA_GATE_API_KEYS' : apiKeys.file}`}
 
 Try it:
   curl -s ${base}/healthz
-  curl -s -X POST ${base}/v1/decide -H 'content-type: application/json' \\
-    -d '{"user":{"id":"alice"},"ip":"81.2.69.142","user_agent":"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"}'`);
+  curl -s -X POST ${base}/v1/decide -H 'authorization: Bearer ${key}' -H 'content-type: application/json' \\
+    -d '{"user":{"id":"alice"},"ip":"81.2.69.142","user_agent":"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"}'
+  API document: ${base}/openapi.json`);
     });
 
+    let stopping = false;
     const stop = (signal: string) => {
-      console.log(`${signal}: shutting down`);
+      if (stopping) return;
+      stopping = true;
+      logger.info({ event: 'shutdown', signal }, 'stopping: no new connections, finishing in-flight requests');
+      const force = setTimeout(() => process.exit(1), SHUTDOWN_GRACE_MS);
+      force.unref();
+      // close() stops accepting and calls back once in-flight requests are done.
       server.close(() => {
-        void store.close().then(() => process.exit(0));
+        uninstallSighup();
+        holder.close();
+        void Promise.allSettled([store.close(), decisionLog.close()]).then(() => process.exit(0));
       });
+      (server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));

@@ -2,21 +2,58 @@
 import { randomUUID } from 'node:crypto';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import type { DecisionEngine } from '../engine.js';
+import type { DecisionEngine, DecisionRecord } from '../engine.js';
 import { ErrorCode, MfaGateError } from '../errors.js';
+import type { FactorService } from '../factors/service.js';
+import { compileNetworkList } from '../policy/index.js';
+import type { CompiledPolicy, NetworkList } from '../policy/types.js';
+import type { Store } from '../store/types.js';
+import type { ApiKeyring } from './auth.js';
 import { MAX_BODY_BYTES } from './body.js';
 import { errorResponse, fromError, notFound } from './errors.js';
+import type { Metrics } from './metrics.js';
 import { decideRoutes } from './routes/decide.js';
 import { healthRoutes } from './routes/health.js';
+import { mfaRoutes } from './routes/mfa.js';
+import { recoveryRoutes } from './routes/recovery.js';
+import { userRoutes } from './routes/users.js';
 
 export interface AppServices {
   engine: DecisionEngine;
+  factors: FactorService;
+  store: Store;
+  keys: ApiKeyring;
+  /** The policy serving now (hot reload swaps it); default: the engine's. */
+  policy?: () => CompiledPolicy;
+  policyError?: () => { message: string } | null;
+  metrics?: Metrics;
+  onDecision?: (record: DecisionRecord) => void;
+  /** Proxies whose X-Forwarded-For is believed when a decide body has no `ip`. */
+  trustedProxies?: NetworkList;
   /** Where unexpected errors go (never request bodies: they may hold codes). */
   logError?: (err: unknown, requestId: string) => void;
 }
 
-export function createApp({ engine, logError = (err, id) => console.error(`request ${id}:`, err) }: AppServices) {
+export function createApp({
+  engine,
+  factors,
+  store,
+  keys,
+  policy = () => engine.policy,
+  policyError,
+  metrics,
+  onDecision,
+  trustedProxies = compileNetworkList([]),
+  logError = (err, id) => console.error(`request ${id}:`, err),
+}: AppServices) {
   const app = new Hono();
+  if (metrics) {
+    app.use(async (c, next) => {
+      const started = performance.now();
+      await next();
+      metrics.observeHttp(c.req.method, c.req.routePath, c.res.status, (performance.now() - started) / 1000);
+    });
+  }
   app.use(
     '/v1/*',
     bodyLimit({
@@ -24,11 +61,15 @@ export function createApp({ engine, logError = (err, id) => console.error(`reque
       onError: (c) => errorResponse(c, 413, ErrorCode.PAYLOAD_TOO_LARGE, `the body is larger than ${MAX_BODY_BYTES} bytes`),
     }),
   );
-  app.route('/', healthRoutes(engine));
-  app.route('/', decideRoutes(engine));
+  app.route('/', healthRoutes({ store, policy, ...(policyError ? { policyError } : {}), ...(metrics ? { metrics } : {}) }));
+  app.route('/', decideRoutes({ engine, keys, trustedProxies, ...(metrics ? { metrics } : {}), ...(onDecision ? { onDecision } : {}) }));
+  app.route('/', mfaRoutes(factors, keys, metrics));
+  app.route('/', userRoutes(store, keys));
+  app.route('/', recoveryRoutes(factors, keys));
   app.notFound(notFound);
   app.onError((err, c) => {
     if (err instanceof MfaGateError && err.status < 500) return fromError(c, err);
+    if (err instanceof MfaGateError && err.code === ErrorCode.STORE_UNAVAILABLE) return fromError(c, err);
     const requestId = randomUUID();
     logError(err, requestId);
     return errorResponse(c, 500, ErrorCode.INTERNAL, `unexpected error; request id ${requestId}`, [{ request_id: requestId }]);

@@ -1,0 +1,416 @@
+// The HTTP API (v1) as data: every route with its scope, request and response schemas (files in schemas/), its
+// success status and each error status with the codes it carries. The OpenAPI document is built from this
+// table (src/http/openapi.ts), and the routes answer with STATUS_BY_ERROR, so what is documented is what is served.
+import { ErrorCode } from '../errors.js';
+import { FactorErrorCode } from '../factors/errors.js';
+import type { Scope } from './auth.js';
+
+/** Error codes only the HTTP layer produces (neither ErrorCode nor FactorErrorCode). */
+export const HttpErrorCode = {
+  /** 403: a valid API key without the route's scope (src/http/auth.ts). */
+  FORBIDDEN: 'forbidden',
+  /** 404: DELETE /v1/users/{id}/devices/{key} for a device the user does not have. */
+  DEVICE_NOT_FOUND: 'device_not_found',
+} as const;
+export type HttpErrorCode = (typeof HttpErrorCode)[keyof typeof HttpErrorCode];
+
+/** FactorErrorCode values meant as exceptions (broken configuration or data): never an HTTP answer but a 500. */
+export const FACTOR_EXCEPTION_CODES = ['invalid_secret', 'invalid_count', 'secret_key_invalid', 'decryption_failed'] as const;
+type FactorOutcomeCode = Exclude<FactorErrorCode, (typeof FACTOR_EXCEPTION_CODES)[number]>;
+
+/** Every error code the API answers with, and its status. */
+export type ApiErrorCode = ErrorCode | FactorOutcomeCode | HttpErrorCode;
+
+const STATUSES = {
+  // src/errors.ts (MfaGateError.status agrees; openapi.test.ts checks it)
+  policy_invalid: 400,
+  validation_failed: 400,
+  malformed_json: 400,
+  unsupported_media_type: 415,
+  payload_too_large: 413,
+  not_found: 404,
+  unauthorized: 401,
+  store_unavailable: 503,
+  internal_error: 500,
+  // src/factors/errors.ts: the service's outcomes, and the enrollment label checks
+  invalid_code: 401,
+  invalid_issuer: 400,
+  invalid_account: 400,
+  too_many_attempts: 429,
+  factor_locked: 423,
+  not_enrolled: 409,
+  no_pending_enrollment: 409,
+  factor_required: 403,
+  enrollment_not_allowed: 403,
+  invalid_challenge: 400,
+  recovery_disabled: 403,
+  recovery_not_found: 404,
+  user_not_found: 404,
+  // the HTTP layer's own
+  forbidden: 403,
+  device_not_found: 404,
+} as const satisfies Record<ApiErrorCode, number>;
+
+/** The HTTP status of every error code the API answers with; routes answer with it. */
+export const STATUS_BY_ERROR: Readonly<Record<string, number>> = STATUSES;
+
+/** The status of `code`; 500 for a code the API does not answer with (an exception code, a bug). */
+export function statusOf(code: string): number {
+  return Object.hasOwn(STATUS_BY_ERROR, code) ? STATUS_BY_ERROR[code]! : 500;
+}
+
+export type RouteTag = 'decide' | 'mfa' | 'users' | 'recovery' | 'admin' | 'health';
+
+export interface RouteError {
+  status: number;
+  /** The `error` codes answered with this status (empty when the body is not the error envelope). */
+  codes: string[];
+  description: string;
+  /** The body's schema when it is not `error` (GET /readyz answers 503 with `ready-response`). */
+  response?: string;
+}
+
+export interface RouteParam {
+  name: string;
+  description: string;
+  /** The parameter's schema, as a `$ref` from schemas/ (e.g. `common.schema.json#/$defs/user_id`). */
+  schema: string;
+}
+
+export interface Route {
+  /** The OpenAPI operationId. */
+  id: string;
+  method: 'get' | 'post' | 'delete';
+  /** OpenAPI style (`/v1/users/{id}/mfa`); honoPath() gives Hono's. */
+  path: string;
+  summary: string;
+  description?: string;
+  /** The API key scope needed; null: answered without a key. */
+  scope: Scope | null;
+  tag: RouteTag;
+  /** The JSON body's schema: schemas/<request>.schema.json. */
+  request?: string;
+  /** The success body's schema: schemas/<response>.schema.json; null when there is none (not JSON, or not ours). */
+  response: string | null;
+  /** The success body's media type; default application/json. */
+  contentType?: string;
+  /** The success status. */
+  status: number;
+  /** One entry per error status (codes merged), ascending. */
+  errors: RouteError[];
+  params?: RouteParam[];
+}
+
+/** Prometheus' text exposition format, as prom-client's registry names it. */
+export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
+// --- error entries, merged per status by errorsOf() ---
+
+const e = (status: number, codes: string[], description: string): RouteError => ({ status, codes, description });
+
+const AUTH = [
+  e(401, [ErrorCode.UNAUTHORIZED], 'no API key, a malformed Authorization header or an unknown key (WWW-Authenticate says which)'),
+  e(403, [HttpErrorCode.FORBIDDEN], 'the API key lacks the scope this route needs'),
+];
+const BODY = [
+  e(400, [ErrorCode.VALIDATION_FAILED, ErrorCode.MALFORMED_JSON], 'the body is not JSON or does not match the request schema (details lists each violation)'),
+  e(413, [ErrorCode.PAYLOAD_TOO_LARGE], 'the body is larger than 16 KiB'),
+  e(415, [ErrorCode.UNSUPPORTED_MEDIA_TYPE], 'the body is not application/json'),
+];
+const PARAMS = e(400, [ErrorCode.VALIDATION_FAILED], 'a path parameter is out of bounds');
+const INTERNAL = e(500, [ErrorCode.INTERNAL], 'an unexpected failure, logged under the request id in details');
+const CODE_FAILURES = [
+  e(401, [FactorErrorCode.INVALID_CODE], 'the code is wrong, replayed or already used (attempts_remaining says how many failures are left before the lock)'),
+  e(423, [FactorErrorCode.FACTOR_LOCKED], 'too many consecutive failures: the factor is locked until an administrator unlocks it'),
+  e(429, [FactorErrorCode.TOO_MANY_ATTEMPTS], 'too many recent failures for the user or the address: retry after retry_after_s (also Retry-After)'),
+];
+const NOT_ENROLLED = e(409, [FactorErrorCode.NOT_ENROLLED], 'the user has no active factor');
+
+/** Merges entries of one status (codes in order, without repeats; descriptions joined) and sorts by status. */
+function errorsOf(...entries: (RouteError | RouteError[])[]): RouteError[] {
+  const byStatus = new Map<number, RouteError>();
+  for (const entry of entries.flat()) {
+    const seen = byStatus.get(entry.status);
+    if (!seen) {
+      byStatus.set(entry.status, { ...entry, codes: [...entry.codes] });
+      continue;
+    }
+    if (seen.response !== entry.response) throw new Error(`route table: two bodies for status ${entry.status}`);
+    for (const c of entry.codes) if (!seen.codes.includes(c)) seen.codes.push(c);
+    seen.description = `${seen.description}; ${entry.description}`;
+  }
+  return [...byStatus.values()].sort((a, b) => a.status - b.status);
+}
+
+const USER_ID: RouteParam = { name: 'id', description: "The user's id.", schema: 'common.schema.json#/$defs/user_id' };
+
+export const ROUTES: readonly Route[] = [
+  {
+    id: 'decide',
+    method: 'post',
+    path: '/v1/decide',
+    summary: 'Decide on a login or an action',
+    description:
+      'A login context in, a decision out: allow, prompt_mfa, require_mfa or deny, with the reasons, the risk signals, the ' +
+      "user's enrollment and, for prompt_mfa and require_mfa, a challenge that a verified factor completes. `ip` is the end " +
+      "user's address. Every decision goes to the decision log.",
+    scope: 'decide',
+    tag: 'decide',
+    request: 'context',
+    response: 'decision',
+    status: 200,
+    errors: errorsOf(BODY, AUTH, INTERNAL),
+  },
+  {
+    id: 'enrollTotp',
+    method: 'post',
+    path: '/v1/mfa/totp/enroll',
+    summary: 'Start a TOTP enrollment',
+    description:
+      'A new TOTP secret, as text, otpauth:// URI and QR codes, pending until POST /v1/mfa/totp/confirm. Replacing an active ' +
+      "factor needs a current `code`. A first enrollment from a risky context needs the `challenge_id` of a decision whose " +
+      '`enrollment.allowed_now` is true, or an administrator\'s approval (POST /v1/admin/users/{id}/approve-enrollment).',
+    scope: 'mfa',
+    tag: 'mfa',
+    request: 'enroll-request',
+    response: 'enroll-response',
+    status: 200,
+    errors: errorsOf(
+      BODY,
+      e(400, [FactorErrorCode.INVALID_CHALLENGE, FactorErrorCode.INVALID_ACCOUNT, FactorErrorCode.INVALID_ISSUER], 'the challenge is unknown, expired or another user\'s, or the account name or issuer cannot go into an otpauth:// URI'),
+      AUTH,
+      e(403, [FactorErrorCode.ENROLLMENT_NOT_ALLOWED, FactorErrorCode.FACTOR_REQUIRED], 'a first enrollment from a risky context without approval, or replacing an active factor without a current code'),
+      CODE_FAILURES,
+      INTERNAL,
+    ),
+  },
+  {
+    id: 'confirmTotp',
+    method: 'post',
+    path: '/v1/mfa/totp/confirm',
+    summary: 'Confirm a TOTP enrollment',
+    description:
+      'A code from the newly enrolled app activates the pending factor (replacing any earlier one) and returns new backup codes, shown this once.',
+    scope: 'mfa',
+    tag: 'mfa',
+    request: 'confirm-request',
+    response: 'confirm-response',
+    status: 200,
+    errors: errorsOf(
+      BODY,
+      AUTH,
+      CODE_FAILURES,
+      e(409, [FactorErrorCode.NO_PENDING_ENROLLMENT], 'no enrollment is pending (or a concurrent confirmation won)'),
+      INTERNAL,
+    ),
+  },
+  {
+    id: 'verifyFactor',
+    method: 'post',
+    path: '/v1/mfa/verify',
+    summary: 'Verify a TOTP or backup code',
+    description:
+      "Verifies a code (a TOTP code is accepted once; a backup code is used up) and, with a decision's `challenge_id`, completes " +
+      'that login: the device and location become known. Failures are throttled per user and per address.',
+    scope: 'mfa',
+    tag: 'mfa',
+    request: 'verify-request',
+    response: 'verify-response',
+    status: 200,
+    errors: errorsOf(
+      BODY,
+      e(400, [FactorErrorCode.INVALID_CHALLENGE], 'the challenge is unknown, expired, already completed or another user\'s'),
+      AUTH,
+      CODE_FAILURES,
+      NOT_ENROLLED,
+      INTERNAL,
+    ),
+  },
+  {
+    id: 'regenerateBackupCodes',
+    method: 'post',
+    path: '/v1/mfa/backup-codes/regenerate',
+    summary: 'Regenerate backup codes',
+    description: 'New backup codes for a current factor (step-up), shown this once; the old ones stop working.',
+    scope: 'mfa',
+    tag: 'mfa',
+    request: 'regenerate-request',
+    response: 'backup-codes-response',
+    status: 200,
+    errors: errorsOf(BODY, AUTH, CODE_FAILURES, NOT_ENROLLED, INTERNAL),
+  },
+  {
+    id: 'getUserMfa',
+    method: 'get',
+    path: '/v1/users/{id}/mfa',
+    summary: "A user's MFA state",
+    description: 'Enrollment, factors, backup codes left, known devices and locations, open recovery requests and locks.',
+    scope: 'mfa',
+    tag: 'users',
+    response: 'user-mfa-response',
+    status: 200,
+    params: [USER_ID],
+    errors: errorsOf(PARAMS, AUTH, e(404, [FactorErrorCode.USER_NOT_FOUND], 'mfa-gate has never seen the user'), INTERNAL),
+  },
+  {
+    id: 'forgetDevice',
+    method: 'delete',
+    path: '/v1/users/{id}/devices/{key}',
+    summary: 'Forget a known device',
+    description: "The device is no longer known: the user's next login from it is a new device.",
+    scope: 'mfa',
+    tag: 'users',
+    response: 'device-deleted-response',
+    status: 200,
+    params: [
+      USER_ID,
+      {
+        name: 'key',
+        description: 'The device key, as GET /v1/users/{id}/mfa lists it (URL-encoded).',
+        schema: 'common.schema.json#/$defs/device_key',
+      },
+    ],
+    errors: errorsOf(
+      PARAMS,
+      AUTH,
+      e(404, [FactorErrorCode.USER_NOT_FOUND, HttpErrorCode.DEVICE_NOT_FOUND], 'mfa-gate has never seen the user, or the user has no such device'),
+      INTERNAL,
+    ),
+  },
+  {
+    id: 'openRecovery',
+    method: 'post',
+    path: '/v1/recovery',
+    summary: 'Open a recovery request',
+    description:
+      "An administrator who verified the user's identity out of band opens a request to remove the user's factors. It takes " +
+      'effect after the policy\'s recovery_timeout; until then the user can cancel it with a current factor (DELETE /v1/recovery/{id}).',
+    scope: 'admin',
+    tag: 'recovery',
+    request: 'recovery-request',
+    response: 'recovery',
+    status: 201,
+    errors: errorsOf(
+      BODY,
+      AUTH,
+      e(403, [FactorErrorCode.RECOVERY_DISABLED], 'the policy disables admin recovery'),
+      e(404, [FactorErrorCode.USER_NOT_FOUND], 'mfa-gate has never seen the user'),
+      INTERNAL,
+    ),
+  },
+  {
+    id: 'cancelRecovery',
+    method: 'delete',
+    path: '/v1/recovery/{id}',
+    summary: 'Cancel a recovery request',
+    description: "The request's user cancels it by proving a current factor; the answer is the cancelled request.",
+    scope: 'mfa',
+    tag: 'recovery',
+    request: 'recovery-cancel-request',
+    response: 'recovery',
+    status: 200,
+    params: [{ name: 'id', description: 'The recovery request id.', schema: 'common.schema.json#/$defs/recovery_id' }],
+    errors: errorsOf(
+      BODY,
+      PARAMS,
+      AUTH,
+      CODE_FAILURES,
+      e(404, [FactorErrorCode.RECOVERY_NOT_FOUND], 'no open recovery request with this id (unknown, cancelled, applied or already effective)'),
+      NOT_ENROLLED,
+      INTERNAL,
+    ),
+  },
+  {
+    id: 'unlockUser',
+    method: 'post',
+    path: '/v1/admin/users/{id}/unlock',
+    summary: "Unlock a user's factors",
+    description: "Clears the user's failure counters and the locks set after too many consecutive failures. No body.",
+    scope: 'admin',
+    tag: 'admin',
+    response: 'unlock-response',
+    status: 200,
+    params: [USER_ID],
+    errors: errorsOf(PARAMS, AUTH, INTERNAL),
+  },
+  {
+    id: 'approveEnrollment',
+    method: 'post',
+    path: '/v1/admin/users/{id}/approve-enrollment',
+    summary: 'Approve a first enrollment',
+    description:
+      "Allows the user a first enrollment that a risky context would refuse, for the policy's factors.enrollment_approval_ttl " +
+      '(after the user was verified otherwise).',
+    scope: 'admin',
+    tag: 'admin',
+    request: 'approve-enrollment-request',
+    response: 'approve-enrollment-response',
+    status: 200,
+    params: [USER_ID],
+    errors: errorsOf(BODY, PARAMS, AUTH, INTERNAL),
+  },
+  {
+    id: 'health',
+    method: 'get',
+    path: '/healthz',
+    summary: 'Liveness',
+    description: 'The process is up; the policy version in force. No API key.',
+    scope: null,
+    tag: 'health',
+    response: 'health-response',
+    status: 200,
+    errors: errorsOf(INTERNAL),
+  },
+  {
+    id: 'ready',
+    method: 'get',
+    path: '/readyz',
+    summary: 'Readiness',
+    description: 'Ready when the store answers and the policy loaded (a failed reload makes it not ready). No API key.',
+    scope: null,
+    tag: 'health',
+    response: 'ready-response',
+    status: 200,
+    errors: errorsOf(
+      INTERNAL,
+      { status: 503, codes: [], description: 'not ready: the store does not answer or the last policy reload failed', response: 'ready-response' },
+    ),
+  },
+  {
+    id: 'metrics',
+    method: 'get',
+    path: '/metrics',
+    summary: 'Prometheus metrics',
+    description: 'Decisions, latency, verifications, lockouts and policy reloads in the Prometheus text format. No API key.',
+    scope: null,
+    tag: 'health',
+    response: null,
+    contentType: 'text/plain',
+    status: 200,
+    errors: errorsOf(INTERNAL),
+  },
+  {
+    id: 'openapi',
+    method: 'get',
+    path: '/openapi.json',
+    summary: 'This OpenAPI document',
+    description: 'The OpenAPI 3.1 document of this API, built from the same schemas the service validates with. No API key.',
+    scope: null,
+    tag: 'health',
+    response: null,
+    status: 200,
+    errors: errorsOf(INTERNAL),
+  },
+];
+
+/** Hono's form of an OpenAPI path: `/v1/users/{id}/mfa` -> `/v1/users/:id/mfa`. */
+export function honoPath(path: string): string {
+  return path.replace(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g, ':$1');
+}
+
+/** The route with this id; throws for an unknown one (a typo in a route module). */
+export function route(id: string): Route {
+  const r = ROUTES.find((x) => x.id === id);
+  if (!r) throw new Error(`no route ${id} in ROUTES`);
+  return r;
+}
