@@ -10,10 +10,10 @@ import {
   createHmac,
   hkdfSync,
   randomBytes,
-  randomUUID,
 } from 'node:crypto';
-import { closeSync, fstatSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createPrivateFileExclusively } from '../private-file.js';
 import { FactorError, FactorErrorCode } from './errors.js';
 
 /** AES-256: 32-byte keys (NIST SP 800-38D with FIPS 197 AES-256). The same size serves as HKDF input keying material. */
@@ -236,7 +236,13 @@ export function loadKeyring({ env = process.env, dataDir, log = (m) => console.w
   if (existing) return createKeyring(existing[0]!, existing.slice(1), 'file');
 
   const key = randomBytes(KEY_BYTES);
-  if (!createKeyFileExclusively(dataDir, path, key)) {
+  const created = createPrivateFileExclusively(
+    dataDir,
+    path,
+    `${key.toString('base64')}\n`,
+    (message, cause) => new FactorError(FactorErrorCode.SECRET_KEY_INVALID, message, { cause }),
+  );
+  if (!created) {
     // Another process created it between our read and our write: use theirs, so both agree.
     const theirs = readKeyFile(path);
     if (!theirs) throw new FactorError(FactorErrorCode.SECRET_KEY_INVALID, `${path} disappeared while starting`);
@@ -277,56 +283,3 @@ function readKeyFile(path: string): Buffer[] | null {
   }
 }
 
-/**
- * Writes `key` to `path` unless it exists; false when another process got there first. The key goes to a
- * private temporary file first and is hard-linked into place (link fails if the name exists), so a
- * concurrent reader never sees a half-written file. Where hard links are unsupported, an exclusive create.
- */
-function createKeyFileExclusively(dataDir: string, path: string, key: Buffer): boolean {
-  const content = `${key.toString('base64')}\n`;
-  try {
-    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  } catch (err) {
-    throw new FactorError(FactorErrorCode.SECRET_KEY_INVALID, `cannot create ${dataDir}: ${(err as Error).message}`, { cause: err });
-  }
-  const tmp = `${path}.${process.pid}.${randomUUID()}.tmp`;
-  const fail = (err: unknown): FactorError =>
-    new FactorError(FactorErrorCode.SECRET_KEY_INVALID, `cannot write ${path}: ${(err as Error).message}`, { cause: err });
-  try {
-    writePrivate(tmp, content);
-  } catch (err) {
-    throw fail(err);
-  }
-  try {
-    linkSync(tmp, path);
-    return true;
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') return false;
-    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EXDEV' && code !== 'ENOSYS') throw fail(err);
-  } finally {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // Already gone; nothing secret is left behind either way once the link or the fallback ran.
-    }
-  }
-  try {
-    writePrivate(path, content);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw fail(err);
-  }
-}
-
-/** Exclusive create (`wx`) with mode 0600, flushed to disk before anyone can rely on it. */
-function writePrivate(path: string, content: string): void {
-  const fd = openSync(path, 'wx', 0o600);
-  try {
-    writeSync(fd, content);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}

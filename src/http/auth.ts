@@ -4,11 +4,12 @@
 // Keys are held in memory only as SHA-256 digests: a heap dump, a debugger or an error message shows a
 // digest, never a key. Presented tokens are hashed too and compared with every configured digest in
 // constant time, so response timing says nothing about how much of a key was right.
-import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import { closeSync, fstatSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createMiddleware } from 'hono/factory';
 import { ErrorCode } from '../errors.js';
+import { createPrivateFileExclusively } from '../private-file.js';
 import { errorResponse } from './errors.js';
 
 export const SCOPES = ['decide', 'mfa', 'admin'] as const;
@@ -199,7 +200,7 @@ export function loadApiKeys({ env = process.env, dataDir, generate = true }: Loa
   const content =
     '# mfa-gate API keys: one per line, KEY (every scope) or KEY:scope+scope; ' +
     `scopes: ${SCOPES.join(', ')}. Keep this file mode 0600.\n${key}\n`;
-  if (!createPrivateFileExclusively(dataDir, path, content)) {
+  if (!createPrivateFileExclusively(dataDir, path, content, (message, cause) => new ApiKeyError(message, { cause }))) {
     // Another process created it between our read and our write: use theirs, so both accept the same key.
     const theirs = readPrivateFile(path);
     if (theirs === null) throw new ApiKeyError(`${path} disappeared while starting`);
@@ -231,58 +232,6 @@ function readPrivateFile(path: string): string | null {
   }
 }
 
-/**
- * Writes `content` to `path` unless it exists; false when another process got there first. The content goes
- * to a private temporary file first and is hard-linked into place (link fails if the name exists), so a
- * concurrent reader never sees a half-written file. Where hard links are unsupported, an exclusive create.
- * (The same scheme as the secret key file in src/factors/crypto.ts.)
- */
-function createPrivateFileExclusively(dir: string, path: string, content: string): boolean {
-  try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-  } catch (err) {
-    throw new ApiKeyError(`cannot create ${dir}: ${(err as Error).message}`, { cause: err });
-  }
-  const fail = (err: unknown): ApiKeyError => new ApiKeyError(`cannot write ${path}: ${(err as Error).message}`, { cause: err });
-  const tmp = `${path}.${process.pid}.${randomUUID()}.tmp`;
-  try {
-    writePrivate(tmp, content);
-  } catch (err) {
-    throw fail(err);
-  }
-  try {
-    linkSync(tmp, path);
-    return true;
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') return false;
-    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EXDEV' && code !== 'ENOSYS') throw fail(err);
-  } finally {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // Already gone; nothing secret is left behind either way once the link or the fallback ran.
-    }
-  }
-  try {
-    writePrivate(path, content);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw fail(err);
-  }
-}
-
-/** Exclusive create (`wx`) with mode 0600, flushed to disk before anyone can rely on it. */
-function writePrivate(path: string, content: string): void {
-  const fd = openSync(path, 'wx', 0o600);
-  try {
-    writeSync(fd, content);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 const UNAUTHORIZED_MESSAGE = {
   missing: 'an API key is required: send Authorization: Bearer <key>',
