@@ -14,7 +14,8 @@ export const ErrorCode = {
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
-const STATUS: Record<ErrorCode, number> = {
+/** The HTTP status of each code; the route table extends this with the factor outcomes. */
+export const ERROR_STATUS = {
   policy_invalid: 400,
   validation_failed: 400,
   malformed_json: 400,
@@ -25,7 +26,7 @@ const STATUS: Record<ErrorCode, number> = {
   forbidden: 403,
   store_unavailable: 503,
   internal_error: 500,
-};
+} as const satisfies Record<ErrorCode, number>;
 
 export class MfaGateError extends Error {
   readonly code: ErrorCode;
@@ -36,7 +37,7 @@ export class MfaGateError extends Error {
     super(message);
     this.name = 'MfaGateError';
     this.code = code;
-    this.status = STATUS[code];
+    this.status = ERROR_STATUS[code];
     this.details = details;
   }
 }

@@ -1,7 +1,7 @@
 // The HTTP API (v1) as data: every route with its scope, request and response schemas (files in schemas/), its
 // success status and each error status with the codes it carries. The OpenAPI document is built from this
 // table (src/http/openapi.ts), and the routes answer with STATUS_BY_ERROR, so what is documented is what is served.
-import { ErrorCode } from '../errors.js';
+import { ERROR_STATUS, ErrorCode } from '../errors.js';
 import { FactorErrorCode } from '../factors/errors.js';
 import type { Scope } from './auth.js';
 
@@ -22,16 +22,8 @@ type FactorOutcomeCode = Exclude<FactorErrorCode, (typeof FACTOR_EXCEPTION_CODES
 export type ApiErrorCode = ErrorCode | FactorOutcomeCode | HttpErrorCode;
 
 const STATUSES = {
-  // src/errors.ts (MfaGateError.status agrees; openapi.test.ts checks it)
-  policy_invalid: 400,
-  validation_failed: 400,
-  malformed_json: 400,
-  unsupported_media_type: 415,
-  payload_too_large: 413,
-  not_found: 404,
-  unauthorized: 401,
-  store_unavailable: 503,
-  internal_error: 500,
+  // src/errors.ts: the statuses MfaGateError answers with
+  ...ERROR_STATUS,
   // src/factors/errors.ts: the service's outcomes, and the enrollment label checks
   invalid_code: 401,
   invalid_issuer: 400,
@@ -47,7 +39,6 @@ const STATUSES = {
   recovery_not_found: 404,
   user_not_found: 404,
   // the HTTP layer's own
-  forbidden: 403,
   device_not_found: 404,
 } as const satisfies Record<ApiErrorCode, number>;
 
