@@ -162,6 +162,17 @@ export class DecisionEngine {
     return challenge;
   }
 
+  /**
+   * Records an MFA completed outside a decision's challenge (the MFA page after a verified code): the device
+   * and the location of `ip` become known and the device's MFA time is now.
+   */
+  async recordMfa({ user_id, device_key, ip }: { user_id: string; device_key: string; ip: string | null }): Promise<void> {
+    const policy = this.#policy();
+    const now = this.#clock();
+    const { facts } = computeSignals(policy, normalizeContext({ user: { id: user_id }, ip, device_id: device_key }), EMPTY_STATE, now);
+    await this.#store.recordLogin({ user_id, device_key, location_key: facts.location_key_full, ip, time: now, mfa: true });
+  }
+
   #teachesSomething(state: UserState, signals: Signals, facts: SignalFacts, ip: string | null, now: number): boolean {
     if (signals.new_device || !state.last_login) return true;
     if (facts.location_key_full !== null && !state.known_locations.includes(facts.location_key_full)) return true;

@@ -188,3 +188,14 @@ describe('DecisionEngine', () => {
     expect(() => new DecisionEngine({ store, policy: seed, challengeTtlMs: 0 })).toThrow(RangeError);
   });
 });
+
+describe('DecisionEngine.recordMfa', () => {
+  it('learns the device and location with an MFA time, as a completed challenge does', async () => {
+    const e = engine();
+    await store.setEnrolled('erin', T0 - 1000);
+    await e.recordMfa({ user_id: 'erin', device_key: 'erin-browser', ip: LONDON });
+    const d = await e.decide({ user: { id: 'erin' }, ip: LONDON, user_agent: CHROME, device_id: 'erin-browser', action: 'admin.x' });
+    expect(d.risk.signals).toMatchObject({ new_device: false, new_location: false, mfa_age_seconds: 0 });
+    expect(d.decision).toBe('allow');
+  });
+});
