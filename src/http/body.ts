@@ -19,6 +19,13 @@ export async function readJson<T>(c: Context, schema: string): Promise<T> {
   } catch (err) {
     throw new MfaGateError(ErrorCode.MALFORMED_JSON, `the body is not valid JSON: ${(err as Error).message}`);
   }
+  if (!wellFormed(body)) {
+    // A lone surrogate is legal JSON, but SQLite stores it as U+FFFD: "a\ud800" would come back as another
+    // user's id. Refuse it at the door.
+    throw new MfaGateError(ErrorCode.VALIDATION_FAILED, 'the body has a string that is not well-formed Unicode (a lone surrogate)', [
+      { path: '/', message: 'strings must be well-formed Unicode' },
+    ]);
+  }
   const validate = validator(schema);
   if (!validate(body)) {
     const details = schemaProblems(validate.errors);
@@ -29,4 +36,23 @@ export async function readJson<T>(c: Context, schema: string): Promise<T> {
     );
   }
   return body as T;
+}
+
+/** Every string (keys included) is well-formed UTF-16. Iterative: a 16 KiB body can nest 8,000 levels deep. */
+function wellFormed(root: unknown): boolean {
+  const stack: unknown[] = [root];
+  while (stack.length > 0) {
+    const value = stack.pop();
+    if (typeof value === 'string') {
+      if (!value.isWellFormed()) return false;
+    } else if (Array.isArray(value)) {
+      for (const item of value) stack.push(item);
+    } else if (value !== null && typeof value === 'object') {
+      for (const [k, v] of Object.entries(value)) {
+        if (!k.isWellFormed()) return false;
+        stack.push(v);
+      }
+    }
+  }
+  return true;
 }
