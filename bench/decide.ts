@@ -1,6 +1,14 @@
 // `npm run bench`: in-process decisions per second with warm caches, stage by stage, each as a ratio to a
 // baseline measured in the same process (one json-logic rule of five conditions, the cheapest piece of real
 // work a decision contains). Issue #2's target: >= 100k decisions/s on one core.
+// Then the HTTP section (bench/http.ts, issue #4): POST /v1/decide against a bare Hono JSON POST route.
+//
+// `npm run bench -- --json`: this script prints one JSON object on stdout and nothing else (progress goes to
+// stderr): { inprocess: { decisions_per_s, <row key>_per_s, ... }, http: { bare_rps, decide_rps, ratio, ... } }.
+// npm itself prints its "> mfa-gate@0.1.0 bench" banner on stdout first; to pipe the JSON, silence npm:
+// `npm run -s bench -- --json | ...` (or run `node --import tsx bench/decide.ts --json`).
+// BENCH_SECONDS (in-process seconds per row, default 1), BENCH_HTTP_SECONDS (default 10),
+// BENCH_HTTP_WARMUP_SECONDS (default 2); `--no-http` skips the HTTP section.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +23,7 @@ import { loadPolicy } from '../src/policy/index.js';
 import { computeSignals, preloadGeoData } from '../src/signals/index.js';
 import { openSqliteStore } from '../src/store/index.js';
 import type { EvaluationInput, UserState } from '../src/types.js';
+import { formatHttp, runHttpBench, type HttpBenchResult } from './http.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 1);
 const TARGET = 100_000;
@@ -51,11 +60,13 @@ const STATE: UserState = stateFromInput({
 const NOW = Date.parse('2026-06-01T12:00:00Z');
 
 interface Result {
+  /** Its field in the JSON output (`<key>_per_s`). */
+  key: string;
   name: string;
   perSecond: number;
 }
 
-function measure(name: string, fn: (i: number) => unknown): Result {
+function measure(key: string, name: string, fn: (i: number) => unknown): Result {
   for (let i = 0; i < 20_000; i++) fn(i); // warm caches and the JIT
   let ops = 0;
   const start = performance.now();
@@ -63,10 +74,10 @@ function measure(name: string, fn: (i: number) => unknown): Result {
   while (performance.now() < end) {
     for (let k = 0; k < 1000; k++) fn(ops++);
   }
-  return { name, perSecond: (ops * 1000) / (performance.now() - start) };
+  return { key, name, perSecond: (ops * 1000) / (performance.now() - start) };
 }
 
-async function measureAsync(name: string, fn: (i: number) => Promise<unknown>, concurrency: number): Promise<Result> {
+async function measureAsync(key: string, name: string, fn: (i: number) => Promise<unknown>, concurrency: number): Promise<Result> {
   const round = async (base: number, count: number) => {
     const batch: Promise<unknown>[] = [];
     for (let k = 0; k < count; k++) batch.push(fn(base + k));
@@ -80,10 +91,16 @@ async function measureAsync(name: string, fn: (i: number) => Promise<unknown>, c
     await round(ops, concurrency);
     ops += concurrency;
   }
-  return { name, perSecond: (ops * 1000) / (performance.now() - start) };
+  return { key, name, perSecond: (ops * 1000) / (performance.now() - start) };
 }
 
-async function main(): Promise<void> {
+interface InProcess {
+  baseline: Result;
+  results: Result[];
+  parts: Result[];
+}
+
+async function inProcess(): Promise<InProcess> {
   preloadGeoData();
   const policies = { seed: loadPolicy('policies/default.yaml'), strict: loadPolicy('policies/strict.yaml') };
   const ctxs = contexts(4096);
@@ -100,13 +117,13 @@ async function main(): Promise<void> {
     ],
   } as jsonLogic.RulesLogic;
   const data = { user: { groups: ['admins'] }, risk: { score: 40 }, geo: { country: 'GB' }, signals: { trusted_network: false }, time: { hour: 3 } };
-  const baseline = measure('baseline: json-logic, one 5-condition rule', () => jsonLogic.apply(rule, data));
+  const baseline = measure('baseline_jsonlogic', 'baseline: json-logic, one 5-condition rule', () => jsonLogic.apply(rule, data));
 
   const results: Result[] = [];
   for (const [label, policy] of Object.entries(policies)) {
     const inputs: EvaluationInput[] = normalized.map((context) => ({ context, state: STATE, ...computeSignals(policy, context, STATE, NOW) }));
-    results.push(measure(`evaluate() only, ${label} policy`, (i) => evaluate(policy, inputs[i & mask] as EvaluationInput, NOW)));
-    results.push(measure(`signals + evaluate, ${label} policy`, (i) => decideWithState(policy, ctxs[i & mask] as ContextInput, STATE, NOW)));
+    results.push(measure(`evaluate_${label}`, `evaluate() only, ${label} policy`, (i) => evaluate(policy, inputs[i & mask] as EvaluationInput, NOW)));
+    results.push(measure(`signals_evaluate_${label}`, `signals + evaluate, ${label} policy`, (i) => decideWithState(policy, ctxs[i & mask] as ContextInput, STATE, NOW)));
   }
 
   const dir = mkdtempSync(join(tmpdir(), 'mfa-gate-bench-'));
@@ -114,8 +131,8 @@ async function main(): Promise<void> {
   try {
     let now = NOW;
     const engine = new DecisionEngine({ store, policy: policies.seed, clock: () => (now += 1) });
-    results.push(await measureAsync('engine on SQLite, sequential', (i) => engine.decide(ctxs[i & mask] as ContextInput), 1));
-    results.push(await measureAsync('engine on SQLite, 64 in flight', (i) => engine.decide(ctxs[i & mask] as ContextInput), 64));
+    results.push(await measureAsync('engine_sqlite_sequential', 'engine on SQLite, sequential', (i) => engine.decide(ctxs[i & mask] as ContextInput), 1));
+    results.push(await measureAsync('engine_sqlite_64_in_flight', 'engine on SQLite, 64 in flight', (i) => engine.decide(ctxs[i & mask] as ContextInput), 64));
   } finally {
     await store.close();
     rmSync(dir, { recursive: true, force: true });
@@ -124,17 +141,50 @@ async function main(): Promise<void> {
   // The parts a cache hides: what a cold decision pays.
   const parser = new UAParser();
   const parts = [
-    measure('part: ua-parser-js parse, uncached', (i) => parser.setUA(`${UAS[i % UAS.length]} ${i}`).getResult()),
-    measure('part: geoip-lite lookup, uncached', (i) => geoip.lookup(`${(i >>> 16) & 255 || 1}.${(i >>> 8) & 255}.${i & 255}.7`)),
+    measure('part_ua_parse_uncached', 'part: ua-parser-js parse, uncached', (i) => parser.setUA(`${UAS[i % UAS.length]} ${i}`).getResult()),
+    measure('part_geoip_lookup_uncached', 'part: geoip-lite lookup, uncached', (i) => geoip.lookup(`${(i >>> 16) & 255 || 1}.${(i >>> 8) & 255}.${i & 255}.7`)),
   ];
 
+  return { baseline, results, parts };
+}
+
+function formatInProcess({ baseline, results, parts }: InProcess): string {
   const row = (r: Result) =>
     `${r.name.padEnd(44)} ${Math.round(r.perSecond).toLocaleString('en-US').padStart(12)}/s ${(1e6 / r.perSecond).toFixed(2).padStart(8)} µs  ${(r.perSecond / baseline.perSecond).toFixed(2).padStart(6)}x baseline  ${(r.perSecond / TARGET).toFixed(2).padStart(6)}x target`;
-  console.log(`mfa-gate decision benchmark (Node ${process.version}, ${SECONDS}s per row, one core, warm caches)\n`);
-  console.log(row(baseline));
-  for (const r of results) console.log(row(r));
-  console.log('');
-  for (const r of parts) console.log(row(r));
+  return [
+    `mfa-gate decision benchmark (Node ${process.version}, ${SECONDS}s per row, one core, warm caches)`,
+    '',
+    row(baseline),
+    ...results.map(row),
+    '',
+    ...parts.map(row),
+  ].join('\n');
+}
+
+/** `decisions_per_s` is the headline (signals + evaluate on the seed policy); every row as `<key>_per_s`. */
+function inProcessJson({ baseline, results, parts }: InProcess): Record<string, number> {
+  const seed = results.find((r) => r.key === 'signals_evaluate_seed');
+  if (!seed) throw new Error('no signals + evaluate row for the seed policy');
+  const out: Record<string, number> = { decisions_per_s: Math.round(seed.perSecond), target_per_s: TARGET, seconds_per_row: SECONDS };
+  for (const r of [baseline, ...results, ...parts]) out[`${r.key}_per_s`] = Math.round(r.perSecond);
+  return out;
+}
+
+async function main(): Promise<void> {
+  const json = process.argv.includes('--json');
+  const http = !process.argv.includes('--no-http');
+  // With --json, stdout carries the JSON object alone.
+  const say = json ? (text: string) => process.stderr.write(`${text}\n`) : (text: string) => process.stdout.write(`${text}\n`);
+
+  const inprocess = await inProcess();
+  say(formatInProcess(inprocess));
+  let httpResult: HttpBenchResult | undefined;
+  if (http) {
+    say('');
+    httpResult = await runHttpBench();
+    say(formatHttp(httpResult));
+  }
+  if (json) process.stdout.write(`${JSON.stringify({ inprocess: inProcessJson(inprocess), ...(httpResult ? { http: httpResult } : {}) })}\n`);
 }
 
 await main();

@@ -182,6 +182,9 @@ export function createDecisionLog({ destination, onError = defaultOnError() }: D
   // 'info' whatever MFA_GATE_LOG_LEVEL says: quietening the service log must not drop decisions or audit events.
   const logger = createLogger(stream, 'info');
   const audit = auditTo(logger);
+  // Decision lines are built field by field (decisionLogLine) and hold no code or secret, so they skip the
+  // redaction pass, which cost ~30 µs a line (half the log's cost per decision); audit events keep it.
+  const decisions = pino({ level: 'info', base: { service: 'mfa-gate' } }, stream);
   let closed: Promise<void> | null = null;
 
   const flush = (): Promise<void> =>
@@ -190,7 +193,7 @@ export function createDecisionLog({ destination, onError = defaultOnError() }: D
   return {
     logger,
     write(record) {
-      logger.info(decisionLogLine(record));
+      decisions.info(decisionLogLine(record));
     },
     audit,
     flush,

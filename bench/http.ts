@@ -1,0 +1,425 @@
+// The HTTP section of `npm run bench` (issue #4): `POST /v1/decide` on the service as `mfa-gate serve` builds it,
+// against a bare Hono JSON POST route, both on @hono/node-server in this process, loaded one after the other
+// (never together) by autocannon with the same connections, duration and bodies. The bare route is the ceiling
+// this machine gives a Hono JSON POST with the load generator sharing its cores, so the targets are ratios:
+// decide req/s >= 0.6x the bare route's (aim 0.8x), decide p99 <= 1.5x the bare route's p99.
+//
+// autocannon runs in a child process (bench/http-load.ts; see there why), so this process's event loop only
+// serves. Also runnable alone: `node --import tsx bench/http.ts [--json]`.
+import { serve, type ServerType } from '@hono/node-server';
+import { spawn } from 'node:child_process';
+import { createReadStream, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Hono } from 'hono';
+import pino from 'pino';
+import type { ContextInput } from '../src/context.js';
+import { openServices } from '../src/cli/services.js';
+import { createDecisionLog } from '../src/decision-log.js';
+import { createApp } from '../src/http/app.js';
+import { loadApiKeys } from '../src/http/auth.js';
+import { createMetrics } from '../src/http/metrics.js';
+import { createLogger } from '../src/log.js';
+import { compileNetworkList } from '../src/policy/index.js';
+import { PolicyHolder } from '../src/policy/holder.js';
+import { preloadGeoData } from '../src/signals/index.js';
+import type { LoadSummary } from './http-load.js';
+
+export interface HttpBenchOptions {
+  /** The measured run per server, seconds (BENCH_HTTP_SECONDS, default 10). */
+  seconds?: number;
+  /** The discarded warm-up run before it, seconds (BENCH_HTTP_WARMUP_SECONDS, default 2). */
+  warmupSeconds?: number;
+  connections?: number;
+  /** Progress lines (stderr). */
+  log?: (line: string) => void;
+}
+
+export interface HttpBenchResult {
+  bare_rps: number;
+  decide_rps: number;
+  /** decide_rps / bare_rps; target >= 0.6, aim 0.8. */
+  ratio: number;
+  p50_ms: number;
+  p99_ms: number;
+  bare_p50_ms: number;
+  bare_p99_ms: number;
+  /** decide p99 / bare p99; target <= 1.5. */
+  p99_ratio: number;
+  /** Server CPU time per request in the measured runs (this process, all threads), µs: what each request costs,
+   * whatever else the machine was doing. Their ratio bounds the req/s ratio when the server is CPU-bound. */
+  bare_cpu_us_per_req: number;
+  decide_cpu_us_per_req: number;
+  connections: number;
+  seconds: number;
+  warmup_seconds: number;
+  /** Outcomes of the measured run's decisions. */
+  decisions: Record<string, number>;
+  /** Lines in the decision log at the end (seeding, warm-up and measured decisions). */
+  decision_log_lines: number;
+  /** 1-minute load average before each measured server: other work on the machine skews a run. */
+  loadavg_1m: { bare: number; decide: number };
+  decision_log_bytes: number;
+  bare: LoadSummary;
+  decide: LoadSummary;
+}
+
+export const RATIO_TARGET = 0.6;
+export const RATIO_AIM = 0.8;
+export const P99_RATIO_TARGET = 1.5;
+
+const HERE = fileURLToPath(new URL('.', import.meta.url));
+const ROOT = join(HERE, '..');
+const API_KEY = 'bench-key-decide-0000000000000001';
+
+// ---- the request mix ------------------------------------------------------------------------------------------
+
+const UAS = [
+  'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36',
+  'Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1',
+  'Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15',
+  'Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0',
+  'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Mobile Safari/537.36',
+  'Mozilla/5.0 (iPad; CPU OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1',
+];
+const IPS = ['81.2.69.142', '194.25.134.8', '202.12.29.205', '133.242.0.3', '2a00:1450:4001:81b::200e', '8.8.8.8', '10.1.2.3', '77.88.8.8'];
+const ACTIONS = ['login', 'reports.export', 'payment.refund', 'admin.users.delete', 'POST /admin/users/7', 'profile.view'];
+const GROUPS = [['sales'], ['finance'], ['admins', 'engineering']];
+const USERS = 1000;
+/** Users 0..KNOWN-1 are enrolled with their home device and location known before the run; the rest are not. */
+const KNOWN = 800;
+/** Bodies per phase; connection k of n sends those whose index is k mod n, round and round. */
+const POOL = 6000;
+
+/** A small deterministic PRNG (mulberry32): the same mix every run. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** User u at home: their usual IP, browser and (for three in four) a device id the app sets. */
+function homeContext(u: number): ContextInput {
+  return {
+    user: { id: `user-${u}`, groups: GROUPS[u % GROUPS.length] as string[] },
+    ip: IPS[u % IPS.length] as string,
+    user_agent: UAS[u % UAS.length] as string,
+    ...(u % 4 !== 3 ? { device_id: `dev-${u}` } : {}),
+  };
+}
+
+/**
+ * One phase's bodies: ~85% a known or grace-period user at home, ~8% the same user from another network
+ * (new location / new IP: a learning write or a challenge), ~4% from a second device (new device), ~3% a user
+ * never seen before (named per phase, so the measured run has its own newcomers); a fifth carry an action, some
+ * of them sensitive. A realistic spread for the geo and UA caches, the store's reads and its writes.
+ */
+function bodies(phase: string, seed: number): string[] {
+  const rand = prng(seed);
+  const out: string[] = [];
+  for (let j = 0; j < POOL; j++) {
+    const r = rand();
+    let ctx: ContextInput;
+    if (r < 0.03) {
+      ctx = {
+        user: { id: `new-${phase}-${j}`, groups: ['sales'] },
+        ip: IPS[Math.floor(rand() * IPS.length)] as string,
+        user_agent: UAS[Math.floor(rand() * UAS.length)] as string,
+      };
+    } else {
+      const u = Math.floor(rand() * USERS);
+      ctx = homeContext(u);
+      if (r < 0.11) ctx.ip = IPS[(u + 1 + Math.floor(rand() * (IPS.length - 1))) % IPS.length] as string;
+      else if (r < 0.15) {
+        ctx.user_agent = UAS[(u + 1) % UAS.length] as string;
+        ctx.device_id = `dev-${u}-b`;
+      }
+    }
+    if (rand() < 0.2) ctx.action = ACTIONS[Math.floor(rand() * ACTIONS.length)] as string;
+    out.push(JSON.stringify(ctx));
+  }
+  return out;
+}
+
+// ---- servers ---------------------------------------------------------------------------------------------------
+
+function listen(fetch: (req: Request) => Response | Promise<Response>): Promise<{ server: ServerType; url: string }> {
+  return new Promise((resolve) => {
+    const server = serve({ fetch, hostname: '127.0.0.1', port: 0 }, (info: AddressInfo) =>
+      resolve({ server, url: `http://127.0.0.1:${info.port}` }),
+    );
+  });
+}
+
+function close(server: ServerType): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+  });
+}
+
+/** The baseline: one JSON POST route, parse the body, answer a small JSON. */
+function bareApp(): Hono {
+  const app = new Hono();
+  app.post('/echo', async (c) => {
+    const body = await c.req.json<{ user?: { id?: string } }>();
+    return c.json({ ok: true, user: body.user?.id });
+  });
+  return app;
+}
+
+/**
+ * The service as `mfa-gate serve` (src/cli/serve.ts) builds it: policy holder (watching the file), metrics with
+ * the default process metrics, openServices (SQLite store in a temp dir, keyring, engine, factor service), API
+ * keys, the decision log to a file with the audit events in it, geo data preloaded, createApp. Logs go to stderr.
+ */
+function realService(dir: string) {
+  const logger = createLogger(pino.destination(2));
+  const metrics = createMetrics();
+  const holder = new PolicyHolder({ path: join(ROOT, 'policies/default.yaml'), log: logger, onReload: (r) => metrics.observeReload(r) });
+  metrics.setPolicyVersion(holder.current.version);
+  const decisionLogPath = join(dir, 'decisions.jsonl');
+  const decisionLog = createDecisionLog({ destination: decisionLogPath });
+  const audit = (e: Parameters<typeof decisionLog.audit>[0]) => {
+    decisionLog.audit(e);
+    metrics.observeAudit(e);
+  };
+  // notice: the "generated a new secret key" warning, expected in a fresh temp dir.
+  const services = openServices({ db: join(dir, 'mfa-gate.db'), policy: () => holder.current, logger, audit, notice: () => {} });
+  // As deployed: a few keys, so authentication compares against each digest; the bench uses the decide-only one.
+  const apiKeys = loadApiKeys({
+    env: { MFA_GATE_API_KEYS: `${API_KEY}:decide,bench-key-mfa-00000000000000000002:mfa,bench-key-admin-000000000000000003` },
+    dataDir: dir,
+  });
+  preloadGeoData();
+  const decisions: Record<string, number> = {};
+  const unexpected: unknown[] = [];
+  const app = createApp({
+    engine: services.engine,
+    factors: services.factors,
+    store: services.store,
+    keys: apiKeys.keys,
+    policy: () => holder.current,
+    policyError: () => holder.lastError,
+    metrics,
+    trustedProxies: compileNetworkList([]),
+    onDecision: (record) => {
+      decisionLog.write(record);
+      decisions[record.decision.decision] = (decisions[record.decision.decision] ?? 0) + 1;
+    },
+    logError: (err, requestId) => {
+      unexpected.push(err);
+      logger.error({ err, request_id: requestId }, 'unexpected error');
+    },
+  });
+  return {
+    app,
+    ...services,
+    decisions,
+    unexpected,
+    decisionLog,
+    decisionLogPath,
+    close: async () => {
+      holder.close();
+      await Promise.allSettled([services.store.close(), decisionLog.close()]);
+    },
+  };
+}
+
+/** Users 0..KNOWN-1: enrolled, and their home device and location learned through a completed challenge. */
+async function seedKnownUsers(service: ReturnType<typeof realService>): Promise<void> {
+  const now = Date.now();
+  for (let u = 0; u < KNOWN; u++) {
+    const ctx = homeContext(u);
+    await service.store.setEnrolled(ctx.user.id, now - 90 * 24 * 3600 * 1000);
+    const record = await service.engine.decideDetailed(ctx);
+    if (record.decision.challenge_id !== undefined) await service.engine.completeChallenge(record.decision.challenge_id);
+  }
+}
+
+// ---- load ------------------------------------------------------------------------------------------------------
+
+interface LoadOptions {
+  connections: number;
+  warmupSeconds: number;
+  seconds: number;
+  headers: Record<string, string>;
+  bodiesFile: string;
+}
+
+interface LoadRun {
+  warmup: LoadSummary;
+  measured: LoadSummary;
+  /** This process's CPU time (all threads: the event loop, libuv's pool, GC) over the measured run, in µs. */
+  cpu_us: number;
+}
+
+/** Runs bench/http-load.ts against `url`; `onMeasuring` is called when its warm-up is over. */
+function load(url: string, options: LoadOptions, onMeasuring: () => void = () => {}) {
+  return new Promise<LoadRun>((resolve, reject) => {
+    let cpuFrom: NodeJS.CpuUsage | null = null;
+    const child = spawn(process.execPath, ['--import', 'tsx', join(HERE, 'http-load.ts'), url, JSON.stringify(options)], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+    });
+    let out = '';
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.on('message', (m: { phase?: string }) => {
+      if (m.phase !== 'measured') return;
+      cpuFrom = process.cpuUsage();
+      onMeasuring();
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const cpu = process.cpuUsage(cpuFrom ?? undefined);
+      if (code !== 0) return reject(new Error(`bench/http-load.ts exited with ${code}`));
+      if (cpuFrom === null) return reject(new Error('bench/http-load.ts never said its warm-up was over'));
+      try {
+        resolve({ ...(JSON.parse(out) as { warmup: LoadSummary; measured: LoadSummary }), cpu_us: cpu.user + cpu.system });
+      } catch (err) {
+        reject(new Error(`bench/http-load.ts printed no result: ${(err as Error).message}\n${out}`));
+      }
+    });
+  });
+}
+
+function assertClean(name: string, phase: string, s: LoadSummary): void {
+  if (s.non2xx !== 0 || s.errors !== 0 || s.timeouts !== 0 || s.total === 0) {
+    throw new Error(
+      `HTTP bench: ${name} ${phase} run was not clean: ${s.total} responses, ${s.non2xx} non-2xx, ${s.errors} errors, ` +
+        `${s.timeouts} timeouts; status codes ${JSON.stringify(s.status_codes)}`,
+    );
+  }
+}
+
+async function countLines(path: string): Promise<number> {
+  let lines = 0;
+  for await (const chunk of createReadStream(path)) {
+    const buf = chunk as Buffer;
+    for (let i = buf.indexOf(10); i !== -1; i = buf.indexOf(10, i + 1)) lines++;
+  }
+  return lines;
+}
+
+export async function runHttpBench({
+  seconds = Number(process.env.BENCH_HTTP_SECONDS ?? 10),
+  warmupSeconds = Number(process.env.BENCH_HTTP_WARMUP_SECONDS ?? 2),
+  connections = 50,
+  log = (line) => process.stderr.write(`${line}\n`),
+}: HttpBenchOptions = {}): Promise<HttpBenchResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'mfa-gate-bench-http-'));
+  const service = realService(dir);
+  const servers: ServerType[] = [];
+  try {
+    log(`http: seeding ${KNOWN} known users (of ${USERS}) into SQLite at ${dir}`);
+    await seedKnownUsers(service);
+    const bodiesFile = join(dir, 'bodies.json');
+    writeFileSync(bodiesFile, JSON.stringify({ warmup: bodies('w', 1), measured: bodies('m', 2) }));
+
+    const bare = await listen(bareApp().fetch);
+    const real = await listen(service.app.fetch);
+    servers.push(bare.server, real.server);
+
+    // One request to each before loading: the right answer, not just a 2xx.
+    const probe = homeContext(1);
+    const headers = { authorization: `Bearer ${API_KEY}` };
+    const bareProbe = await fetch(`${bare.url}/echo`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(probe) });
+    const bareBody = (await bareProbe.json()) as { user?: string };
+    if (bareProbe.status !== 200 || bareBody.user !== probe.user.id) throw new Error(`bare probe: ${bareProbe.status} ${JSON.stringify(bareBody)}`);
+    const realProbe = await fetch(`${real.url}/v1/decide`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(probe) });
+    const realBody = (await realProbe.json()) as { decision?: string };
+    if (realProbe.status !== 200 || typeof realBody.decision !== 'string') throw new Error(`decide probe: ${realProbe.status} ${JSON.stringify(realBody)}`);
+
+    const common = { connections, warmupSeconds, seconds, headers, bodiesFile };
+    log(`http: bare POST /echo: ${connections} connections, ${warmupSeconds}s warm-up + ${seconds}s`);
+    const loadBare = loadavg()[0] as number;
+    const bareRun = await load(`${bare.url}/echo`, common);
+    assertClean('bare', 'warm-up', bareRun.warmup);
+    assertClean('bare', 'measured', bareRun.measured);
+
+    log(`http: POST /v1/decide: ${connections} connections, ${warmupSeconds}s warm-up + ${seconds}s`);
+    // The measured run's decisions: the counts when the child says its warm-up is over are subtracted.
+    const loadDecide = loadavg()[0] as number;
+    let measuredFrom: Record<string, number> = {};
+    const decideRun = await load(`${real.url}/v1/decide`, common, () => (measuredFrom = { ...service.decisions }));
+    assertClean('decide', 'warm-up', decideRun.warmup);
+    assertClean('decide', 'measured', decideRun.measured);
+    if (service.unexpected.length > 0) throw new Error(`HTTP bench: ${service.unexpected.length} unexpected errors in the service`);
+
+    await service.decisionLog.flush();
+    const decisionLogLines = await countLines(service.decisionLogPath);
+    const decisionLogBytes = statSync(service.decisionLogPath).size;
+    const decided = Object.values(service.decisions).reduce((a, n) => a + n, 0);
+    if (decisionLogLines < decided) throw new Error(`HTTP bench: ${decided} decisions but ${decisionLogLines} decision log lines`);
+    const decisions: Record<string, number> = {};
+    for (const [k, v] of Object.entries(service.decisions)) decisions[k] = v - (measuredFrom[k] ?? 0);
+
+    const b = bareRun.measured;
+    const d = decideRun.measured;
+    const round = (n: number, digits: number) => Math.round(n * 10 ** digits) / 10 ** digits;
+    return {
+      bare_rps: round(b.rps, 1),
+      decide_rps: round(d.rps, 1),
+      ratio: round(d.rps / b.rps, 3),
+      p50_ms: d.p50_ms,
+      p99_ms: d.p99_ms,
+      bare_p50_ms: b.p50_ms,
+      bare_p99_ms: b.p99_ms,
+      p99_ratio: round(d.p99_ms / b.p99_ms, 3),
+      bare_cpu_us_per_req: round(bareRun.cpu_us / b.total, 1),
+      decide_cpu_us_per_req: round(decideRun.cpu_us / d.total, 1),
+      connections,
+      seconds,
+      warmup_seconds: warmupSeconds,
+      decisions,
+      decision_log_lines: decisionLogLines,
+      loadavg_1m: { bare: round(loadBare, 2), decide: round(loadDecide, 2) },
+      decision_log_bytes: decisionLogBytes,
+      bare: b,
+      decide: d,
+    };
+  } finally {
+    await Promise.all(servers.map(close));
+    await service.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const int = (n: number) => Math.round(n).toLocaleString('en-US');
+
+export function formatHttp(r: HttpBenchResult): string {
+  const row = (name: string, s: LoadSummary) =>
+    `${name.padEnd(28)} ${int(s.rps).padStart(9)} req/s  p50 ${s.p50_ms.toFixed(1).padStart(5)} ms  p99 ${s.p99_ms.toFixed(1).padStart(5)} ms  max ${s.max_ms.toFixed(0).padStart(4)} ms  ${int(s.total).padStart(9)} requests`;
+  const verdict = (ok: boolean) => (ok ? 'ok' : 'BELOW TARGET');
+  const decided = Object.values(r.decisions).reduce((a, b) => a + b, 0);
+  const mix = Object.entries(r.decisions)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${k} ${((100 * v) / decided).toFixed(1)}%`)
+    .join(', ');
+  return [
+    `HTTP (autocannon in a child process, ${r.connections} connections, ${r.warmup_seconds}s warm-up discarded, ${r.seconds}s measured, each server alone)`,
+    '',
+    row('bare Hono POST /echo', r.bare),
+    row('POST /v1/decide (SQLite)', r.decide),
+    '',
+    `req/s ratio decide/bare  ${r.ratio.toFixed(2)}   target >= ${RATIO_TARGET} (aim ${RATIO_AIM}): ${verdict(r.ratio >= RATIO_TARGET)}`,
+    `p99 ratio decide/bare    ${r.p99_ratio.toFixed(2)}   target <= ${P99_RATIO_TARGET}: ${verdict(r.p99_ratio <= P99_RATIO_TARGET)}`,
+    `server CPU per request    bare ${r.bare_cpu_us_per_req.toFixed(0)} µs, decide ${r.decide_cpu_us_per_req.toFixed(0)} µs (ratio ${(r.bare_cpu_us_per_req / r.decide_cpu_us_per_req).toFixed(2)})`,
+    `decisions (measured run)  ${mix}`,
+    `decision log              ${int(r.decision_log_lines)} lines, ${(r.decision_log_bytes / 1e6).toFixed(0)} MB`,
+    `load average (1 min)      ${r.loadavg_1m.bare.toFixed(2)} before bare, ${r.loadavg_1m.decide.toFixed(2)} before decide (${cpus().length} cores; other work skews the ratio)`,
+  ].join('\n');
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const json = process.argv.includes('--json');
+  const result = await runHttpBench();
+  process.stdout.write(json ? `${JSON.stringify({ http: result })}\n` : `${formatHttp(result)}\n`);
+}
