@@ -206,6 +206,7 @@ function realService(dir: string) {
     factors: services.factors,
     store: services.store,
     keys: apiKeys.keys,
+    keyring: services.keyring,
     policy: () => holder.current,
     policyError: () => holder.lastError,
     metrics,

@@ -19,7 +19,8 @@ export const serveCommand: Command = {
   name: 'serve',
   summary: 'run the decision service (HTTP)',
   usage: `usage: mfa-gate serve [--host H] [--port N] [--policy FILE] [--data-dir DIR] [--decision-log FILE|stdout]
-                      [--trusted-proxies CIDR,...]
+                      [--trusted-proxies CIDR,...] [--portal-url URL] [--user-headers H,...]
+                      [--allowed-redirect-domains D,...] [--insecure-cookies]
 
 Serves the decision and factor API. Every option also reads an environment variable:
 
@@ -28,7 +29,13 @@ Serves the decision and factor API. Every option also reads an environment varia
   --policy FILE          MFA_GATE_POLICY           default policies/default.yaml (reloaded on change and on SIGHUP)
   --data-dir DIR         MFA_GATE_DATA_DIR         default ./data: the SQLite store (mfa-gate.db), secret.key, api-keys
   --decision-log DEST    MFA_GATE_DECISION_LOG     default DIR/decisions.jsonl; "stdout" for standard output
-  --trusted-proxies LIST MFA_GATE_TRUSTED_PROXIES  CIDRs whose X-Forwarded-For is believed (default: none)
+  --trusted-proxies LIST MFA_GATE_TRUSTED_PROXIES  CIDRs of the gateway / authenticating proxy: only their
+                                                   X-Forwarded-For and user headers are believed (default: none)
+  --portal-url URL       MFA_GATE_PORTAL_URL       the MFA page as the browser reaches it (default /mfa on the app's host)
+  --user-headers LIST    MFA_GATE_USER_HEADERS     headers naming the signed-in user (default Remote-User,X-Forwarded-User)
+  --allowed-redirect-domains LIST  MFA_GATE_ALLOWED_REDIRECT_DOMAINS  hosts the MFA page may send users back to
+                                                   (".example.com" for subdomains; relative paths always)
+  --insecure-cookies     MFA_GATE_INSECURE_COOKIES=1  session cookie without Secure (plain-HTTP tests only)
 
 API keys: MFA_GATE_API_KEYS=key1,key2:decide+mfa (a key without scopes has all: decide, mfa, admin), else
 DIR/api-keys (one per line, mode 0600); with neither, an admin key is generated there and printed once.
@@ -42,7 +49,13 @@ Secrets: MFA_GATE_SECRET_KEY (base64, 32 bytes), else DIR/secret.key, generated 
       'data-dir': { type: 'string', default: env.MFA_GATE_DATA_DIR ?? 'data' },
       'decision-log': { type: 'string', default: env.MFA_GATE_DECISION_LOG ?? '' },
       'trusted-proxies': { type: 'string', default: env.MFA_GATE_TRUSTED_PROXIES ?? '' },
+      'portal-url': { type: 'string', default: env.MFA_GATE_PORTAL_URL ?? '/mfa' },
+      'user-headers': { type: 'string', default: env.MFA_GATE_USER_HEADERS ?? 'Remote-User,X-Forwarded-User' },
+      'allowed-redirect-domains': { type: 'string', default: env.MFA_GATE_ALLOWED_REDIRECT_DOMAINS ?? '' },
+      'insecure-cookies': { type: 'boolean', default: env.MFA_GATE_INSECURE_COOKIES === '1' },
     });
+    const list = (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean);
+    const gateway = { portalUrl: values['portal-url'], userHeaders: list(values['user-headers']) };
     const port = Number(values.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port: "${values.port}" is not a port number`);
     const dataDir = values['data-dir'];
@@ -86,7 +99,7 @@ Secrets: MFA_GATE_SECRET_KEY (base64, 32 bytes), else DIR/secret.key, generated 
       console.error(`mfa-gate serve: ${(err as Error).message}`);
       return 1;
     }
-    const { store, engine, factors } = services;
+    const { store, engine, factors, keyring } = services;
     // geoip-lite loads its data on first use (~200 ms); pay that at start, not on the first request.
     preloadGeoData();
     const app = createApp({
@@ -94,6 +107,8 @@ Secrets: MFA_GATE_SECRET_KEY (base64, 32 bytes), else DIR/secret.key, generated 
       factors,
       store,
       keys: apiKeys.keys,
+      keyring,
+      gateway,
       policy: () => holder.current,
       policyError: () => holder.lastError,
       metrics,

@@ -3,7 +3,7 @@
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { DecisionEngine } from '../engine.js';
-import { loadKeyring } from '../factors/crypto.js';
+import { loadKeyring, type Keyring } from '../factors/crypto.js';
 import { FactorService, type AuditEvent } from '../factors/service.js';
 import { auditTo } from '../log.js';
 import { loadPolicy } from '../policy/index.js';
@@ -12,6 +12,7 @@ import { openSqliteStore, type SqliteStore } from '../store/index.js';
 
 export interface Services {
   store: SqliteStore;
+  keyring: Keyring;
   engine: DecisionEngine;
   factors: FactorService;
   close(): Promise<void>;
@@ -40,5 +41,5 @@ export function openServices({ db, policy, logger, notice = (m) => logger.warn(m
     onBackgroundError: (err) => logger.error({ err }, 'background write failed'),
   });
   const factors = new FactorService({ store, keyring, policy: current, completeChallenge: (id) => engine.completeChallenge(id), audit });
-  return { store, engine, factors, close: () => store.close() };
+  return { store, keyring, engine, factors, close: () => store.close() };
 }

@@ -4,11 +4,14 @@ import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { DecisionEngine, DecisionRecord } from '../engine.js';
 import { ErrorCode, MfaGateError } from '../errors.js';
+import type { Keyring } from '../factors/crypto.js';
 import type { FactorService } from '../factors/service.js';
 import { compileNetworkList } from '../policy/index.js';
 import type { CompiledPolicy, NetworkList } from '../policy/types.js';
 import type { Store } from '../store/types.js';
 import type { ApiKeyring } from './auth.js';
+import { gatewayConfig, type GatewayConfigInput } from './authz/gateway-config.js';
+import { authzRoutes } from './authz/routes.js';
 import { MAX_BODY_BYTES } from './body.js';
 import { errorResponse, fromError, notFound } from './errors.js';
 import type { Metrics } from './metrics.js';
@@ -23,6 +26,10 @@ export interface AppServices {
   factors: FactorService;
   store: Store;
   keys: ApiKeyring;
+  /** Signs and checks the MFA session cookie (the gateway hook and the MFA page). */
+  keyring: Keyring;
+  /** The gateway hook's settings (user headers, portal URL); trusted proxies come from `trustedProxies`. */
+  gateway?: Omit<GatewayConfigInput, 'trustedProxies'>;
   /** The policy serving now (hot reload swaps it); default: the engine's. */
   policy?: () => CompiledPolicy;
   policyError?: () => { message: string } | null;
@@ -39,6 +46,8 @@ export function createApp({
   factors,
   store,
   keys,
+  keyring,
+  gateway = {},
   policy = () => engine.policy,
   policyError,
   metrics,
@@ -70,6 +79,17 @@ export function createApp({
   app.route('/', mfaRoutes(factors, keys, metrics));
   app.route('/', userRoutes(store, keys));
   app.route('/', recoveryRoutes(factors, keys));
+  app.route(
+    '/',
+    authzRoutes({
+      engine,
+      keyring,
+      config: gatewayConfig({ ...gateway, trustedProxies }),
+      logError,
+      ...(metrics ? { metrics } : {}),
+      ...(onDecision ? { onDecision } : {}),
+    }),
+  );
   app.notFound(notFound);
   app.onError((err, c) => {
     if (err instanceof MfaGateError && err.status < 500) return fromError(c, err);

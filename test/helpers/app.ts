@@ -64,6 +64,7 @@ export function startService(options: { policy?: string | CompiledPolicy; now?: 
     factors,
     store,
     keys,
+    keyring,
     metrics,
     trustedProxies: compileNetworkList(options.trustedProxies ?? []),
     onDecision: (r) => decisions.push(r),
