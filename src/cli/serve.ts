@@ -109,6 +109,7 @@ Secrets: MFA_GATE_SECRET_KEY (base64, 32 bytes), else DIR/secret.key, generated 
       keys: apiKeys.keys,
       keyring,
       gateway,
+      portal: { allowedRedirectDomains: list(values['allowed-redirect-domains']), secureCookies: !values['insecure-cookies'] },
       policy: () => holder.current,
       policyError: () => holder.lastError,
       metrics,

@@ -18,6 +18,7 @@ import type { Metrics } from './metrics.js';
 import { decideRoutes } from './routes/decide.js';
 import { healthRoutes } from './routes/health.js';
 import { mfaRoutes } from './routes/mfa.js';
+import { portalRoutes } from './portal/index.js';
 import { recoveryRoutes } from './routes/recovery.js';
 import { userRoutes } from './routes/users.js';
 
@@ -30,6 +31,8 @@ export interface AppServices {
   keyring: Keyring;
   /** The gateway hook's settings (user headers, portal URL); trusted proxies come from `trustedProxies`. */
   gateway?: Omit<GatewayConfigInput, 'trustedProxies'>;
+  /** The MFA page's settings: where it may send users back to, and cookie attributes. */
+  portal?: { allowedRedirectDomains?: readonly string[]; secureCookies?: boolean; cookieDomain?: string };
   /** The policy serving now (hot reload swaps it); default: the engine's. */
   policy?: () => CompiledPolicy;
   policyError?: () => { message: string } | null;
@@ -48,6 +51,7 @@ export function createApp({
   keys,
   keyring,
   gateway = {},
+  portal = {},
   policy = () => engine.policy,
   policyError,
   metrics,
@@ -88,6 +92,21 @@ export function createApp({
       logError,
       ...(metrics ? { metrics } : {}),
       ...(onDecision ? { onDecision } : {}),
+    }),
+  );
+  app.route(
+    '/',
+    portalRoutes({
+      engine,
+      factors,
+      store,
+      keyring,
+      policy,
+      trustedProxies,
+      allowedRedirectDomains: portal.allowedRedirectDomains ?? [],
+      ...(gateway.userHeaders ? { userHeaders: gateway.userHeaders } : {}),
+      ...(portal.secureCookies !== undefined ? { secureCookies: portal.secureCookies } : {}),
+      ...(portal.cookieDomain !== undefined ? { cookieDomain: portal.cookieDomain } : {}),
     }),
   );
   app.notFound(notFound);
