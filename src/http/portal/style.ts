@@ -22,6 +22,7 @@ button:hover, .button:hover { background: #1e40af; }
 .secret { word-spacing: .25em; overflow-wrap: anywhere; }
 .codes { columns: 2; column-gap: 2rem; padding-left: 1.75rem; }
 .codes li { margin: .25rem 0; }
+.codes code { white-space: nowrap; }
 a { color: #2563eb; }
 @media (prefers-color-scheme: dark) { a { color: #93c5fd; } }
 `;
