@@ -154,7 +154,7 @@ describe('the OpenAPI document', () => {
 
   it('describes each operation: tags, security and scope, body, parameters, responses', () => {
     const tagNames = (doc.tags as { name: string }[]).map((t) => t.name);
-    expect(tagNames.sort()).toEqual(['admin', 'decide', 'health', 'mfa', 'recovery', 'users']);
+    expect(tagNames.sort()).toEqual(['admin', 'decide', 'gateway', 'health', 'mfa', 'recovery', 'users']);
     expect(doc.components.securitySchemes.bearerAuth).toMatchObject({ type: 'http', scheme: 'bearer' });
     for (const r of ROUTES) {
       const op = doc.paths[r.path][r.method];
@@ -180,6 +180,10 @@ describe('the OpenAPI document', () => {
       );
       expect(Object.keys(op.responses).map(Number).sort((a, b) => a - b)).toEqual([r.status, ...r.errors.map((e) => e.status)].sort((a, b) => a - b));
       for (const e of r.errors) {
+        if (e.plain) {
+          expect(Object.keys(op.responses[String(e.status)].content)).toEqual(['text/plain']);
+          continue;
+        }
         const content = op.responses[String(e.status)].content['application/json'];
         if (e.response) {
           expect(content.schema).toEqual({ $ref: `#/components/schemas/${e.response}` });
@@ -191,6 +195,9 @@ describe('the OpenAPI document', () => {
       if (r.errors.some((e) => e.status === 429)) expect(op.responses['429'].headers['Retry-After']).toBeDefined();
     }
     expect(Object.keys(doc.paths['/metrics'].get.responses['200'].content)).toEqual(['text/plain']);
+    // The gateway hook answers proxies: an empty 200, text bodies otherwise.
+    expect(doc.paths['/v1/authz/forward-auth'].get.responses['200'].content).toBeUndefined();
+    expect(Object.keys(doc.paths['/v1/authz/forward-auth'].get.responses)).toEqual(['200', '302', '401', '403']);
     expect(doc.paths['/readyz'].get.responses['503'].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/ready-response' });
   });
 
@@ -347,7 +354,7 @@ describe('response schemas in the document', () => {
     const pointer = (s: string) => s.replace(/~/g, '~0').replace(/\//g, '~1');
     for (const r of ROUTES) {
       for (const e of r.errors) {
-        if (e.response) continue;
+        if (e.response || e.plain) continue;
         const v = ajv.compile({
           $ref: `${DOC_ID}#/paths/${pointer(r.path)}/${r.method}/responses/${e.status}/content/${pointer('application/json')}/schema`,
         });

@@ -15,6 +15,7 @@ const TAGS: Record<RouteTag, string> = {
   users: "A user's MFA state and known devices.",
   recovery: 'Account recovery after a lost factor: opened by an administrator, cancellable by the user until it takes effect.',
   admin: 'Administrator actions: unlocking factors, approving enrollments.',
+  gateway: 'The pre-auth hook gateways call before every request (nginx, Traefik, Caddy, Envoy). The MFA page they send users to (GET/POST /mfa) is HTML for browsers and not described here.',
   health: 'Liveness, readiness, metrics and this document; no API key.',
 };
 
@@ -129,7 +130,9 @@ const WWW_AUTHENTICATE: JsonObject = {
 function errorResponse(err: RouteError): JsonObject {
   const codes = err.codes.map((c) => `\`${c}\``).join(', ');
   const response: JsonObject = { description: codes ? `${codes}: ${err.description}.` : `${err.description}.` };
-  if (err.response) {
+  if (err.plain) {
+    response.content = { 'text/plain': { schema: { type: 'string' } } };
+  } else if (err.response) {
     response.content = jsonContent(ref(err.response));
   } else {
     // The envelope, with `error` narrowed to the codes this status carries on this route.
@@ -145,6 +148,7 @@ function errorResponse(err: RouteError): JsonObject {
 
 function successResponse(r: Route): JsonObject {
   const description = r.summary;
+  if (r.contentType === 'none') return { description: `${description}: allowed; Remote-User and X-MFA-Decision carry the answer.` };
   if (r.contentType === 'text/plain') {
     return {
       description: `${description} (${METRICS_CONTENT_TYPE}).`,

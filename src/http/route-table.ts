@@ -50,7 +50,7 @@ export function statusOf(code: string): number {
   return Object.hasOwn(STATUS_BY_ERROR, code) ? STATUS_BY_ERROR[code]! : 500;
 }
 
-export type RouteTag = 'decide' | 'mfa' | 'users' | 'recovery' | 'admin' | 'health';
+export type RouteTag = 'decide' | 'mfa' | 'users' | 'recovery' | 'admin' | 'gateway' | 'health';
 
 export interface RouteError {
   status: number;
@@ -59,6 +59,8 @@ export interface RouteError {
   description: string;
   /** The body's schema when it is not `error` (GET /readyz answers 503 with `ready-response`). */
   response?: string;
+  /** A short text/plain body instead of the JSON envelope (the gateway hook answers proxies, not programs). */
+  plain?: boolean;
 }
 
 export interface RouteParam {
@@ -83,7 +85,7 @@ export interface Route {
   request?: string;
   /** The success body's schema: schemas/<response>.schema.json; null when there is none (not JSON, or not ours). */
   response: string | null;
-  /** The success body's media type; default application/json. */
+  /** The success body's media type; default application/json; `none` for an empty body (the gateway hook). */
   contentType?: string;
   /** The success status. */
   status: number;
@@ -339,6 +341,48 @@ export const ROUTES: readonly Route[] = [
     status: 200,
     params: [USER_ID],
     errors: errorsOf(BODY, PARAMS, AUTH, INTERNAL),
+  },
+  ...(['auth-request', 'forward-auth'] as const).map(
+    (shape): Route => ({
+      id: shape === 'auth-request' ? 'authRequest' : 'forwardAuth',
+      method: 'get',
+      path: `/v1/authz/${shape}`,
+      summary: shape === 'auth-request' ? 'Gateway hook for nginx auth_request' : 'Gateway hook for Traefik ForwardAuth and Caddy forward_auth',
+      description:
+        (shape === 'auth-request'
+          ? 'The original request comes in X-Original-URL and X-Original-Method. A needed code answers 401 with X-MFA-Redirect (nginx turns it into a redirect).'
+          : 'The original request comes in X-Forwarded-Method, -Proto, -Host, -Uri and -For. A needed code answers 302 to the MFA page.') +
+        ' The user comes from Remote-User (or X-Forwarded-User), and these headers are believed only from a trusted proxy. Every answer carries X-MFA-Decision; any error is a 401, never a 200.',
+      scope: null,
+      tag: 'gateway',
+      response: null,
+      contentType: 'none',
+      status: 200,
+      errors: [
+        ...(shape === 'forward-auth' ? [{ status: 302, codes: [], plain: true, description: 'MFA is needed: Location is the MFA page with rd and challenge' }] : []),
+        { status: 401, codes: [], plain: true, description: shape === 'auth-request' ? 'MFA is needed (X-MFA-Redirect names the MFA page), or the request was refused or failed (fail closed)' : 'refused (untrusted peer, no user) or failed: fail closed' },
+        { status: 403, codes: [], plain: true, description: 'denied by the policy' },
+      ],
+    }),
+  ),
+  {
+    id: 'extAuthz',
+    method: 'get',
+    path: '/v1/authz/ext-authz/{path}',
+    summary: 'Gateway hook for Envoy ext_authz (HTTP service)',
+    description:
+      'Envoy appends the original path to the prefix /v1/authz/ext-authz and keeps the original method (any method is accepted) and headers. Answers as forward-auth: 200 with Remote-User, 302 to the MFA page, 403, or 401 (fail closed).',
+    scope: null,
+    tag: 'gateway',
+    params: [{ name: 'path', description: 'The original request path.', schema: 'common.schema.json#/$defs/original_path' }],
+    response: null,
+    contentType: 'none',
+    status: 200,
+    errors: [
+      { status: 302, codes: [], plain: true, description: 'MFA is needed: Location is the MFA page with rd and challenge' },
+      { status: 401, codes: [], plain: true, description: 'refused or failed: fail closed' },
+      { status: 403, codes: [], plain: true, description: 'denied by the policy' },
+    ],
   },
   {
     id: 'health',
