@@ -54,6 +54,11 @@ export class StoreClosedError extends MfaGateError {
   }
 }
 
+type DeviceEntry = [device_key: string, last_mfa_at: number | null, last_seen: number];
+type LocationEntry = [location_key: string, last_seen: number];
+const devicesByLastSeenDesc = (a: DeviceEntry, b: DeviceEntry): number => b[2] - a[2];
+const locationsByLastSeenDesc = (a: LocationEntry, b: LocationEntry): number => b[1] - a[1];
+
 export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
   return new SqliteStore(options);
 }
@@ -125,17 +130,25 @@ export class SqliteStore implements Store {
       user = this.st.getUser.get(totp, backup, userId);
       if (user === undefined) throw new Error(`user ${userId} vanished right after registration`);
     }
-    const devices = this.st.getDevices.all(userId);
+    // Both in key order from the query; ordered here by last_seen, newest first (a stable sort, so equal
+    // times keep key order: the order `ORDER BY last_seen DESC, key` gave).
+    const devices = (JSON.parse(user.devices) as DeviceEntry[]).sort(devicesByLastSeenDesc);
+    const locations = (JSON.parse(user.locations) as LocationEntry[]).sort(locationsByLastSeenDesc);
     let lastMfa: UserState['last_mfa'] = null;
-    for (const [key, mfaAt] of devices) {
-      if (key === deviceKey && mfaAt !== null) lastMfa = { time: mfaAt, device: deviceKey };
+    const knownDevices: string[] = [];
+    for (let i = 0; i < devices.length; i++) {
+      const d = devices[i]!;
+      knownDevices.push(d[0]);
+      if (d[0] === deviceKey && d[1] !== null) lastMfa = { time: d[1], device: deviceKey };
     }
+    const knownLocations: string[] = [];
+    for (let i = 0; i < locations.length; i++) knownLocations.push(locations[i]![0]);
     return {
       enrolled: user.enrolled_at !== null,
       enrolled_at: user.enrolled_at,
       first_seen: user.first_seen,
-      known_devices: devices.map((d) => d[0]),
-      known_locations: this.st.getLocations.all(userId),
+      known_devices: knownDevices,
+      known_locations: knownLocations,
       last_login:
         user.last_login_time === null ? null : { time: user.last_login_time, ip: user.last_login_ip },
       last_mfa: lastMfa,
