@@ -8,7 +8,8 @@
 // npm itself prints its "> mfa-gate@0.1.0 bench" banner on stdout first; to pipe the JSON, silence npm:
 // `npm run -s bench -- --json | ...` (or run `node --import tsx bench/decide.ts --json`).
 // BENCH_SECONDS (in-process seconds per row, default 1), BENCH_HTTP_SECONDS (default 10),
-// BENCH_HTTP_WARMUP_SECONDS (default 2); `--no-http` skips the HTTP section.
+// BENCH_HTTP_WARMUP_SECONDS (default 2); `--no-http` skips the HTTP section, `--http-only` the in-process rows
+// (then the JSON has no `inprocess`).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -173,18 +174,20 @@ function inProcessJson({ baseline, results, parts }: InProcess): Record<string, 
 async function main(): Promise<void> {
   const json = process.argv.includes('--json');
   const http = !process.argv.includes('--no-http');
+  const httpOnly = process.argv.includes('--http-only');
+  if (httpOnly && !http) throw new Error('--http-only and --no-http leave nothing to run');
   // With --json, stdout carries the JSON object alone.
   const say = json ? (text: string) => process.stderr.write(`${text}\n`) : (text: string) => process.stdout.write(`${text}\n`);
 
-  const inprocess = await inProcess();
-  say(formatInProcess(inprocess));
+  const inprocess = httpOnly ? undefined : await inProcess();
+  if (inprocess) say(formatInProcess(inprocess));
   let httpResult: HttpBenchResult | undefined;
   if (http) {
-    say('');
+    if (inprocess) say('');
     httpResult = await runHttpBench();
     say(formatHttp(httpResult));
   }
-  if (json) process.stdout.write(`${JSON.stringify({ inprocess: inProcessJson(inprocess), ...(httpResult ? { http: httpResult } : {}) })}\n`);
+  if (json) process.stdout.write(`${JSON.stringify({ ...(inprocess ? { inprocess: inProcessJson(inprocess) } : {}), ...(httpResult ? { http: httpResult } : {}) })}\n`);
 }
 
 await main();

@@ -81,6 +81,9 @@ export interface Metrics {
 
 type CounterChild = { inc(value?: number): void };
 type HistogramChild = { observe(value: number): void };
+type ReasonSlots = { children: CounterChild[]; pending: number[] };
+/** prom-client calls a metric's `collect` before every read of its values (scrape, get()). */
+type CollectHooks = { collect?: (this: unknown) => unknown; reset: (this: unknown) => void };
 
 export function createMetrics({ registry = new Registry(), prefix = 'mfa_gate_', collectDefault = true }: MetricsOptions = {}): Metrics {
   if (!(registry instanceof Registry)) throw new TypeError('registry must be a prom-client Registry');
@@ -114,8 +117,12 @@ export function createMetrics({ registry = new Registry(), prefix = 'mfa_gate_',
   }
 
   // Children for the bounded label sets, created up front so every series exists (at 0) from the first scrape.
-  const decisionChildren = new Map<string, CounterChild>();
-  for (const d of [...DECISIONS, OTHER]) decisionChildren.set(d, zeroed(decisions.labels(d)));
+  // Decisions and their reasons are counted on every decision: in plain numbers there (prom-client's inc hashes
+  // and validates its labels on each call), handed to the prom-client children whenever the metrics are read
+  // (the counters' collect, which every scrape and get() runs first).
+  const decisionKinds = [...DECISIONS, OTHER];
+  const decisionChildren = decisionKinds.map((d) => zeroed(decisions.labels(d)));
+  const decisionPending = decisionKinds.map(() => 0);
   const verificationChildren = new Map<string, Map<string, CounterChild>>();
   for (const f of [...FACTORS, OTHER]) {
     const byResult = new Map<string, CounterChild>();
@@ -129,20 +136,56 @@ export function createMetrics({ registry = new Registry(), prefix = 'mfa_gate_',
   const reloadOk = zeroed(reloads.labels('ok'));
   const reloadFailed = zeroed(reloads.labels('failed'));
 
-  // rule -> [decision index * 2 + enforced] -> child; grown lazily, capped at MAX_RULES rules.
-  const reasonChildren = new Map<string, CounterChild[]>();
-  const decisionIndex = new Map<string, number>([...DECISIONS, OTHER].map((d, i) => [d, i]));
-  const reasonSlot = (rule: string, decision: string, enforced: boolean): CounterChild => {
+  // rule -> [decision index * 2 + enforced] -> child and its pending count; grown lazily, capped at MAX_RULES rules.
+  const reasonChildren = new Map<string, ReasonSlots>();
+  const decisionIndex = new Map<string, number>(decisionKinds.map((d, i) => [d, i]));
+  const countReason = (rule: string, decision: string, enforced: boolean): void => {
     let slots = reasonChildren.get(rule);
     if (!slots) {
-      if (reasonChildren.size >= MAX_RULES && rule !== OTHER) return reasonSlot(OTHER, decision, enforced);
-      slots = [];
+      if (reasonChildren.size >= MAX_RULES && rule !== OTHER) return countReason(OTHER, decision, enforced);
+      slots = { children: [], pending: [] };
       reasonChildren.set(rule, slots);
     }
     const di = decisionIndex.get(decision) ?? DECISIONS.length;
     const i = di * 2 + (enforced ? 1 : 0);
-    return (slots[i] ??= reasons.labels(rule, di < DECISIONS.length ? decision : OTHER, enforced ? 'true' : 'false'));
+    if (slots.children[i] === undefined) {
+      // Created (at 0) on first use, so the series exists from the next scrape on, as before.
+      slots.children[i] = reasons.labels(rule, di < DECISIONS.length ? decision : OTHER, enforced ? 'true' : 'false');
+      slots.pending[i] = 0;
+    }
+    slots.pending[i]! += 1;
   };
+  const handOver = (): void => {
+    for (let i = 0; i < decisionPending.length; i++) {
+      const n = decisionPending[i]!;
+      if (n === 0) continue;
+      decisionPending[i] = 0;
+      decisionChildren[i]!.inc(n);
+    }
+    for (const slots of reasonChildren.values()) {
+      for (let i = 0; i < slots.children.length; i++) {
+        const n = slots.pending[i];
+        if (n === undefined || n === 0) continue;
+        slots.pending[i] = 0;
+        slots.children[i]!.inc(n);
+      }
+    }
+  };
+  // Chained, so a second createMetrics on the same registry (which reuses these counters) hands over its counts
+  // too; a reset drops what is pending, as it drops what was counted.
+  for (const counter of [decisions, reasons] as unknown as CollectHooks[]) {
+    const collect = counter.collect;
+    counter.collect = function (this: unknown) {
+      handOver();
+      return collect?.call(this);
+    };
+    const reset = counter.reset;
+    counter.reset = function (this: unknown) {
+      decisionPending.fill(0);
+      for (const slots of reasonChildren.values()) slots.pending.fill(0);
+      return reset.call(this);
+    };
+  }
 
   // route -> method -> status -> child; grown lazily, capped at MAX_ROUTES routes.
   const httpChildren = new Map<string, Map<string, Map<number, HistogramChild>>>();
@@ -186,11 +229,11 @@ export function createMetrics({ registry = new Registry(), prefix = 'mfa_gate_',
     prefix,
 
     observeDecision(decision, latencySeconds) {
-      (decisionChildren.get(decision.decision) ?? decisionChildren.get(OTHER)!).inc();
+      decisionPending[decisionIndex.get(decision.decision) ?? DECISIONS.length]! += 1;
       const rs = decision.reasons;
       for (let i = 0; i < rs.length; i++) {
         const r = rs[i]!;
-        reasonSlot(r.rule, r.decision, r.enforced === true).inc();
+        countReason(r.rule, r.decision, r.enforced === true);
       }
       if (Number.isFinite(latencySeconds) && latencySeconds >= 0) decisionDuration.observe(latencySeconds);
       const version = decision.policy?.version;
