@@ -719,10 +719,17 @@ describe('through a real listening server', () => {
             resolve({ status: res.statusCode ?? 0, written });
           });
         });
-        req.on('error', (err) => (answered ? undefined : reject(err)));
+        // The server answers 413 and then closes the socket while the upload goes on; under load the close can
+        // reach the client before the answer is read. A reset connection is a refusal too (status 0 here).
+        req.on('error', (err) => {
+          if (answered) return;
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === 'ECONNRESET' || code === 'EPIPE' || /other side closed|socket hang up/.test(err.message)) resolve({ status: 0, written });
+          else reject(err);
+        });
         pump();
       });
-      expect(status, route.id).toBe(413);
+      expect([413, 0], route.id).toContain(status);
       expect(written, route.id).toBeLessThan(4 * 1024 * 1024);
     }
     const health = await fetch(`${base}/healthz`);
