@@ -21,18 +21,8 @@ const STEP = 30_000;
 const CHROME = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36';
 const LONDON = '81.2.69.142';
 
-const POLICY = `mfa_enforcement:
-  all_users: true
-  grace_period: 30_days
-  risk_based_prompting:
-    - new_device: prompt_mfa
-    - new_location: prompt_mfa
-    - sensitive_action: require_mfa
-recovery:
-  backup_codes: 10
-  admin_recovery: "verify_with_id"
-  recovery_timeout: 24_hours
-`;
+// The seed policy: 30 days of grace, prompts on a new device or location, step-up on sensitive actions.
+const POLICY = readFileSync('policies/default.yaml', 'utf8');
 
 let dir: string;
 let dbPath: string;

@@ -1,6 +1,7 @@
 // The MFA page (src/http/portal) end to end through Hono: a real SQLite store, the real factor service and
 // engine, a browser-like cookie jar, codes computed with otpauth. The TCP peer is injected (app.request has
 // no socket), as the gateway's authenticating proxy would be.
+import { readFileSync } from 'node:fs';
 import { Hono } from 'hono';
 import * as OTPAuth from 'otpauth';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -560,16 +561,4 @@ describe('every page', () => {
   });
 });
 
-const POLICY = `mfa_enforcement:
-  all_users: true
-  grace_period: 30_days
-  exclude_service_accounts: true
-  risk_based_prompting:
-    - new_device: prompt_mfa
-    - new_location: prompt_mfa
-    - sensitive_action: require_mfa
-recovery:
-  backup_codes: 10
-  admin_recovery: "verify_with_id"
-  recovery_timeout: 24_hours
-`;
+const POLICY = readFileSync('policies/default.yaml', 'utf8');

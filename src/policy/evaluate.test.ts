@@ -10,25 +10,12 @@ import {
   type UserState,
 } from '../types.js';
 import { evaluate, evaluateStoreUnavailable, localTime, riskScore } from './evaluate.js';
-import { parsePolicy } from './index.js';
+import { loadPolicy, parsePolicy } from './index.js';
 
 const NOW = Date.parse('2026-06-01T12:00:00Z');
 const HOUR = 3600_000;
 
-const SEED = `mfa_enforcement:
-  all_users: true
-  grace_period: 30_days
-  exclude_service_accounts: true
-  risk_based_prompting:
-    - new_device: prompt_mfa
-    - new_location: prompt_mfa
-    - sensitive_action: require_mfa
-recovery:
-  backup_codes: 10
-  admin_recovery: "verify_with_id"
-  recovery_timeout: 24_hours
-`;
-const seed = parsePolicy(SEED, 'seed.yaml');
+const seed = loadPolicy('policies/default.yaml');
 
 function signals(over: Partial<Signals> = {}): Signals {
   return {

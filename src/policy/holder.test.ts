@@ -1,25 +1,15 @@
 // Real files in a temp dir and the real fs.watch: the point is how editors and deployments actually replace files.
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi, type Mock } from 'vitest';
 import { PolicyError } from '../errors.js';
 import { PolicyHolder, type HolderLog, type PolicyHolderOptions, type ReloadResult } from './holder.js';
 
-const policy = (grace = '30_days') => `mfa_enforcement:
-  all_users: true
-  grace_period: ${grace}
-  exclude_service_accounts: true
-  risk_based_prompting:
-    - new_device: prompt_mfa
-    - new_location: prompt_mfa
-    - sensitive_action: require_mfa
-recovery:
-  backup_codes: 10
-  admin_recovery: "verify_with_id"
-  recovery_timeout: 24_hours
-`;
+const SEED = readFileSync('policies/default.yaml', 'utf8');
+/** The seed policy with another grace period (each value a distinct version). */
+const policy = (grace = '30_days') => SEED.replace('grace_period: 30_days', `grace_period: ${grace}`);
 // A misspelt key on line 3, column 3.
 const MISSPELT = policy().replace('grace_period', 'grace_perod');
 const versionOf = (text: string) => createHash('sha256').update(text).digest('hex');
