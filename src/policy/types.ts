@@ -1,6 +1,6 @@
 // The compiled policy: what `loadPolicy` returns and what signals and the evaluator read.
 // Every duration is in seconds; every list is pre-built for matching so no request parses anything.
-import type { BooleanSignal, DecisionKind } from '../types.js';
+import { BOOLEAN_SIGNALS, type BooleanSignal, type DecisionKind } from '../types.js';
 
 /** A compiled sensitive-action pattern: an exact name, a glob (`admin.*`) or `METHOD /path/*`. */
 export interface ActionMatcher {
@@ -50,17 +50,8 @@ export interface CompiledRule {
 
 export type Granularity = 'country' | 'region' | 'city';
 
-export const RISK_WEIGHT_KEYS = [
-  'new_device',
-  'new_location',
-  'impossible_travel',
-  'sensitive_action',
-  'trusted_network',
-  'blocked_network',
-  'blocked_country',
-  'first_login',
-  'failed_attempts',
-] as const;
+/** Every boolean signal has a weight, and `failed_attempts` one per recent failure. */
+export const RISK_WEIGHT_KEYS = [...BOOLEAN_SIGNALS, 'failed_attempts'] as const;
 export type RiskWeightKey = (typeof RISK_WEIGHT_KEYS)[number];
 
 /** `factors:`: TOTP enrollment and challenges. */

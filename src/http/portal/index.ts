@@ -1,5 +1,6 @@
 // The MFA page (GET/POST /mfa): see routes.tsx.
-export { portalRoutes, DEFAULT_USER_HEADERS, type PortalOptions } from './routes.js';
+export { portalRoutes, type PortalOptions } from './routes.js';
+export { DEFAULT_USER_HEADERS } from '../authz/gateway-config.js';
 export { compileRedirectDomains, safeRedirect, type RedirectAllowlist } from './redirect.js';
 export { CSRF_COOKIE } from './csrf.js';
 export { TESTID, LABELS } from './views.js';

@@ -25,6 +25,7 @@ import { CSRF_COOKIE, csrfTokensMatch, csrfTokenValidFor, issueCsrfToken, origin
 import { compileRedirectDomains, MAX_RD_LENGTH, safeRedirect } from './redirect.js';
 import { STYLESHEET } from './style.js';
 import { BackupCodesView, ConfirmRetryView, EnrollView, MessageView, SignedInView, SignInView, type FormState } from './views.js';
+import { DEFAULT_USER_HEADERS } from '../authz/gateway-config.js';
 
 export interface PortalOptions {
   engine: Pick<DecisionEngine, 'recordMfa' | 'completeChallenge'>;
@@ -49,7 +50,6 @@ export interface PortalOptions {
   clock?: () => number;
 }
 
-export const DEFAULT_USER_HEADERS = ['Remote-User', 'X-Forwarded-User'] as const;
 
 /** Form posts here are a few short fields; anything larger is not ours. */
 const MAX_FORM_BYTES = 16 * 1024;
