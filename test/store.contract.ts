@@ -4,20 +4,21 @@
 // registered from here, so a driver calls describeStoreContract only.
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { ChallengeRecord, LoginRecord, Store } from '../src/store/types.js';
+import type { ChallengeRecord, LoginRecord, RetentionOptions, Store } from '../src/store/types.js';
 import type { UserState } from '../src/types.js';
 import { describeFactorContract } from './store-factors.contract.js';
+import { describeRetentionContract } from './store-retention.contract.js';
 
 const T0 = 1_700_000_000_000;
 const MINUTE = 60_000;
 
 /**
- * Registers the contract tests. `open` returns a ready store (a new one per test); the suite closes it
- * after each test. `cleanup` runs once after all of them (drop a temp directory or schema).
+ * Registers the contract tests. `open` returns a ready store (a new one per test, with the given options);
+ * the suite closes it after each test. `cleanup` runs once after all of them (drop a temp directory or schema).
  */
 export function describeStoreContract(
   name: string,
-  open: () => Promise<Store>,
+  open: (options?: { retention?: Partial<RetentionOptions> }) => Promise<Store>,
   cleanup?: () => Promise<void> | void,
 ): void {
   describe(`Store contract: ${name}`, () => {
@@ -277,6 +278,7 @@ export function describeStoreContract(
     });
 
     describeFactorContract({ store: () => store, uid: (label) => uid(label) });
+    describeRetentionContract({ open, uid: (label) => uid(label) });
 
     describe('lifecycle', () => {
       it('ping resolves while open', async () => {
@@ -327,6 +329,7 @@ export function describeStoreContract(
           ['applyDueRecoveries', () => store.applyDueRecoveries(uid('alice'), T0)],
           ['approveEnrollment', () => store.approveEnrollment({ user_id: uid('alice'), approved_by: 'a', approved_at: T0, expires_at: T0 + 1 })],
           ['getEnrollmentApproval', () => store.getEnrollmentApproval(uid('alice'), T0)],
+          ['purgeExpired', () => store.purgeExpired(T0)],
           ['ping', () => store.ping()],
         ];
         for (const [method, call] of calls) {

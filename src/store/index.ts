@@ -6,11 +6,14 @@ export type {
   FailureCounter,
   LoginRecord,
   PendingTotp,
+  PurgeResult,
   RecoveryRecord,
+  RetentionOptions,
   Store,
   TotpFactor,
   UserSummary,
 } from './types.js';
+export { DEFAULT_RETENTION, resolveRetention } from './retention.js';
 export { ipSubject, userFailureSubjects, userSubject, userSubjectPrefix, type UserBudget } from './subjects.js';
 export {
   DEFAULT_CHALLENGE_RETENTION_MS,

@@ -84,6 +84,42 @@ export interface UserSummary {
   pending_recoveries: RecoveryRecord[];
 }
 
+/**
+ * How long and how much the store keeps. Every driver takes these as options (src/store/retention.ts has the
+ * defaults and the checks) and honours them the same way, which the contract suite proves.
+ */
+export interface RetentionOptions {
+  /** Known devices kept per user: recording a login that makes more drops the least recently seen. */
+  knownDevices: number;
+  /** Known locations kept per user, likewise. */
+  knownLocations: number;
+  /**
+   * A device or location not seen for this long is no longer known: getUserState leaves it out at once and
+   * purgeExpired deletes it.
+   */
+  knownMaxAgeMs: number;
+  /** A challenge is deleted this long after it expired (recent prompts stay inspectable). */
+  challengesMs: number;
+  /** A recovery request is deleted this long after it was cancelled or applied (open ones are kept). */
+  recoveriesMs: number;
+  /**
+   * A failure counter that is not locked is deleted when its last failure is older than this (a streak that
+   * old is forgotten), or at once when it is back to zero. A lock is never purged: only unlock clears it.
+   */
+  failuresMs: number;
+}
+
+/** Rows deleted by one purgeExpired, per table. */
+export interface PurgeResult {
+  challenges: number;
+  devices: number;
+  locations: number;
+  recoveries: number;
+  failures: number;
+  /** Expired enrollment approvals. */
+  approvals: number;
+}
+
 export interface Store {
   /**
    * The user's state. `last_mfa` is the last completed MFA on `deviceKey` (null if none on that device).
@@ -154,6 +190,13 @@ export interface Store {
   approveEnrollment(approval: EnrollmentApproval): Promise<void>;
   /** The unexpired approval, or null. */
   getEnrollmentApproval(userId: string, now: number): Promise<EnrollmentApproval | null>;
+
+  // --- retention ---
+  /**
+   * Deletes what the retention options say has expired at `now` (see RetentionOptions). Not on the hot path:
+   * the server calls it from a timer; several instances may run it at once (deletes are idempotent).
+   */
+  purgeExpired(now: number): Promise<PurgeResult>;
 
   /** Resolves when the database answers; rejects otherwise (readiness). */
   ping(): Promise<void>;
