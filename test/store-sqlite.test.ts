@@ -24,7 +24,7 @@ let seq = 0;
 const freshPath = (under = root) => join(under, `db-${++seq}`, 'mfa-gate.db');
 
 const contractRoot = join(root, 'contract');
-describeStoreContract('sqlite', async () => openSqliteStore({ path: freshPath(contractRoot) }), () =>
+describeStoreContract('sqlite', async (options) => openSqliteStore({ path: freshPath(contractRoot), ...options }), () =>
   rmSync(contractRoot, { recursive: true, force: true }),
 );
 
@@ -106,7 +106,7 @@ describe('SqliteStore: the file and its settings', () => {
   });
 
   it('rejects invalid options at construction', () => {
-    expect(() => openSqliteStore({ path: freshPath(), challengeRetentionMs: -1 })).toThrow(/challengeRetentionMs/);
+    expect(() => openSqliteStore({ path: freshPath(), retention: { challengesMs: -1 } })).toThrow(/challengesMs/);
     expect(() => openSqliteStore({ path: freshPath(), busyTimeoutMs: 1.5 })).toThrow(/busyTimeoutMs/);
     expect(() => openSqliteStore({ path: freshPath(), maxBatch: 0 })).toThrow(/maxBatch/);
   });
@@ -176,12 +176,18 @@ describe('SqliteStore: the file and its settings', () => {
     open({ path });
     const db = new Database(path, { readonly: true });
     const plan = db
-      .prepare<[string, string, string], { detail: string }>(`EXPLAIN QUERY PLAN ${USER_STATE_SQL}`)
-      .all('a', 'b', 'c')
+      .prepare<[string, string, number, number, string], { detail: string }>(`EXPLAIN QUERY PLAN ${USER_STATE_SQL}`)
+      .all('a', 'b', 0, 0, 'c')
       .map((r) => r.detail);
     db.close();
     expect(plan.filter((d) => /SCAN|TEMP B-TREE/.test(d))).toEqual([]);
     expect(plan.join('\n')).toContain('recovery_requests_open_by_user');
+    // The retention filter on last_seen must not lure the planner onto the last_seen index (a range over all
+    // users): one user's devices and locations are read by their primary key.
+    // (d is known_devices, l known_locations in the query.)
+    expect(plan).toContain('SEARCH d USING PRIMARY KEY (user_id=?)');
+    expect(plan).toContain('SEARCH l USING PRIMARY KEY (user_id=?)');
+    expect(plan.join('\n')).not.toContain('by_last_seen');
   });
 });
 
@@ -504,20 +510,20 @@ describe('SqliteStore: purgeExpired', () => {
     await store.createChallenge(challenge('old', now - 25 * HOUR));
     await store.createChallenge(challenge('recent', now - 23 * HOUR));
     await store.createChallenge(challenge('open', now + HOUR));
-    expect(await store.purgeExpired(now)).toBe(1);
+    expect(await store.purgeExpired(now)).toMatchObject({ challenges: 1 });
     expect(await store.getChallenge('old')).toBeNull();
     expect(await store.getChallenge('recent')).not.toBeNull();
     expect(await store.getChallenge('open')).not.toBeNull();
   });
 
-  it('honours challengeRetentionMs and deletes a backlog larger than one chunk', async () => {
-    const store = open({ path: freshPath(), challengeRetentionMs: HOUR });
+  it('honours retention.challengesMs and deletes a backlog larger than one chunk', async () => {
+    const store = open({ path: freshPath(), retention: { challengesMs: HOUR } });
     const now = T0 + 100 * HOUR;
     await Promise.all(
       Array.from({ length: 12_001 }, (_, i) => store.createChallenge(challenge(`c${i}`, now - 2 * HOUR))),
     );
     await store.createChallenge(challenge('keep', now - HOUR / 2));
-    expect(await store.purgeExpired(now)).toBe(12_001);
+    expect(await store.purgeExpired(now)).toMatchObject({ challenges: 12_001 });
     expect(await store.getChallenge('keep')).not.toBeNull();
     await store.close();
     await expect(store.purgeExpired(now)).rejects.toThrow(/closed/);

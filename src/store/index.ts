@@ -16,7 +16,6 @@ export type {
 export { DEFAULT_RETENTION, resolveRetention } from './retention.js';
 export { ipSubject, userFailureSubjects, userSubject, userSubjectPrefix, type UserBudget } from './subjects.js';
 export {
-  DEFAULT_CHALLENGE_RETENTION_MS,
   SqliteStore,
   StoreClosedError,
   openSqliteStore,

@@ -26,7 +26,9 @@ export interface UserRow {
  * temporary b-tree for the list), recovery_due_at is the earliest open request (a seek in the partial index
  * recovery_requests_open_by_user, whose WHERE this repeats). devices and locations are JSON arrays built by
  * json_group_array over a primary-key range (so in key order); the caller orders them by last_seen, since an
- * ORDER BY inside the aggregate costs a temporary b-tree per call. Parameter 3 is the user id.
+ * ORDER BY inside the aggregate costs a temporary b-tree per call. Parameters 3 and 4 are the retention cutoff
+ * (a device or location last seen at or before it is no longer known; a filter inside the same key range),
+ * parameter 5 the user id.
  */
 export const USER_STATE_SQL = `
   SELECT u.first_seen, u.enrolled_at, u.last_login_time, u.last_login_ip, u.enrollment_deadline,
@@ -35,9 +37,9 @@ export const USER_STATE_SQL = `
     (SELECT MIN(r.effective_at) FROM recovery_requests r
       WHERE r.user_id = u.id AND r.cancelled_at IS NULL AND r.applied_at IS NULL) AS recovery_due_at,
     (SELECT json_group_array(json_array(d.device_key, d.last_mfa_at, d.last_seen))
-      FROM known_devices d WHERE d.user_id = u.id) AS devices,
+      FROM known_devices d WHERE d.user_id = u.id AND d.last_seen > ?) AS devices,
     (SELECT json_group_array(json_array(l.location_key, l.last_seen))
-      FROM known_locations l WHERE l.user_id = u.id) AS locations
+      FROM known_locations l WHERE l.user_id = u.id AND l.last_seen > ?) AS locations
   FROM users u WHERE u.id = ?`;
 
 export interface ChallengeRow {
@@ -64,7 +66,10 @@ export type Statements = ReturnType<typeof prepareStatements>;
 export function prepareStatements(db: Database.Database) {
   return {
     ping: db.prepare<[], number>('SELECT 1').pluck(),
-    getUser: db.prepare<[totpSubject: string, backupSubject: string, id: string], UserRow>(USER_STATE_SQL),
+    getUser: db.prepare<
+      [totpSubject: string, backupSubject: string, deviceCutoff: number, locationCutoff: number, id: string],
+      UserRow
+    >(USER_STATE_SQL),
     // DO NOTHING then re-read: when two processes register the same user at once, both end up reading the
     // one row that won, so first_seen is the same for both.
     registerUser: db.prepare<[string, number]>(
@@ -95,6 +100,16 @@ export function prepareStatements(db: Database.Database) {
          first_seen = MIN(known_locations.first_seen, excluded.first_seen),
          last_seen = MAX(known_locations.last_seen, excluded.last_seen)`,
     ),
+    // Retention bound (RetentionOptions.knownDevices/knownLocations): after a login's upsert, the user's rows
+    // beyond the newest N go. A range over the user's few rows (the bound keeps it short) and a sort of them.
+    trimDevices: db.prepare<[string, string, number]>(
+      `DELETE FROM known_devices WHERE user_id = ? AND device_key IN (
+         SELECT device_key FROM known_devices WHERE user_id = ? ORDER BY last_seen DESC, device_key LIMIT -1 OFFSET ?)`,
+    ),
+    trimLocations: db.prepare<[string, string, number]>(
+      `DELETE FROM known_locations WHERE user_id = ? AND location_key IN (
+         SELECT location_key FROM known_locations WHERE user_id = ? ORDER BY last_seen DESC, location_key LIMIT -1 OFFSET ?)`,
+    ),
     createChallenge: db.prepare<ChallengeParams>(
       `INSERT INTO challenges (id, user_id, decision, device_key, location_key, ip, enrollment_allowed,
                                created_at, expires_at)
@@ -113,8 +128,33 @@ export function prepareStatements(db: Database.Database) {
        ON CONFLICT (id) DO UPDATE SET enrolled_at = excluded.enrolled_at`,
     ),
     unenroll: db.prepare<[string]>(`UPDATE users SET enrolled_at = NULL WHERE id = ?`),
-    purge: db.prepare<[number, number]>(
+    // purgeExpired, one chunk each (cutoff, chunk size). Challenges, devices and locations are found through
+    // an index (migrations 1 and 3); the other tables stay small.
+    purgeChallenges: db.prepare<[number, number]>(
       `DELETE FROM challenges WHERE id IN (SELECT id FROM challenges WHERE expires_at < ? LIMIT ?)`,
+    ),
+    purgeDevices: db.prepare<[number, number]>(
+      `DELETE FROM known_devices WHERE (user_id, device_key) IN (
+         SELECT user_id, device_key FROM known_devices WHERE last_seen <= ? LIMIT ?)`,
+    ),
+    purgeLocations: db.prepare<[number, number]>(
+      `DELETE FROM known_locations WHERE (user_id, location_key) IN (
+         SELECT user_id, location_key FROM known_locations WHERE last_seen <= ? LIMIT ?)`,
+    ),
+    purgeRecoveries: db.prepare<[number, number]>(
+      `DELETE FROM recovery_requests WHERE id IN (
+         SELECT id FROM recovery_requests
+         WHERE (cancelled_at IS NOT NULL OR applied_at IS NOT NULL) AND COALESCE(cancelled_at, applied_at) < ? LIMIT ?)`,
+    ),
+    // Never a lock (only unlock clears one): a counter back to zero, or whose last failure is older than the cutoff.
+    purgeFailures: db.prepare<[number, number]>(
+      `DELETE FROM factor_failures WHERE subject IN (
+         SELECT subject FROM factor_failures
+         WHERE locked_at IS NULL AND (consecutive = 0 OR last_failure_at < ?) LIMIT ?)`,
+    ),
+    purgeApprovals: db.prepare<[number, number]>(
+      `DELETE FROM enrollment_approvals WHERE user_id IN (
+         SELECT user_id FROM enrollment_approvals WHERE expires_at <= ? LIMIT ?)`,
     ),
   };
 }

@@ -10,6 +10,7 @@ import { prepareFactorOps, type FactorOps } from './sqlite-factors.js';
 import { migrateSqlite } from './sqlite-migrate.js';
 import { prepareStatements, toChallenge, type ChallengeParams, type Statements } from './sqlite-statements.js';
 import { prepareUserViews } from './sqlite-users.js';
+import { resolveRetention } from './retention.js';
 import { userFailureSubjects } from './subjects.js';
 import type {
   ChallengeRecord,
@@ -17,7 +18,9 @@ import type {
   FailureCounter,
   LoginRecord,
   PendingTotp,
+  PurgeResult,
   RecoveryRecord,
+  RetentionOptions,
   Store,
   TotpFactor,
   UserSummary,
@@ -27,16 +30,14 @@ import { WriteBehind, type OpResult } from './write-behind.js';
 export interface SqliteStoreOptions {
   /** The database file (its directory is created if missing), or `:memory:` for a private throwaway database. */
   path: string;
-  /** How long a challenge is kept after it expires before `purgeExpired` deletes it. */
-  challengeRetentionMs?: number;
+  /** What is kept and for how long (src/store/retention.ts has the defaults). */
+  retention?: Partial<RetentionOptions>;
   /** Queued writes that force a flush without waiting for the next event-loop turn. */
   maxBatch?: number;
   /** How long a statement waits for another connection's write lock before failing with SQLITE_BUSY. */
   busyTimeoutMs?: number;
 }
 
-// The brief for this store: a day after expiry, so recent prompts stay inspectable, then the row goes.
-export const DEFAULT_CHALLENGE_RETENTION_MS = 24 * 60 * 60 * 1000;
 // The brief: wait up to 5 s for another process's write lock before failing with SQLITE_BUSY.
 const DEFAULT_BUSY_TIMEOUT_MS = 5000;
 // DESIGN "Storage": 100 rows per transaction already reach ~550k rows/s; 256 keeps a burst's batch (and so
@@ -88,23 +89,20 @@ export class SqliteStore implements Store {
   private readonly fx: FactorOps;
   private readonly views: ReturnType<typeof prepareUserViews>;
   private readonly queue: WriteBehind;
-  private readonly retentionMs: number;
+  private readonly retention: RetentionOptions;
   private closed = false;
 
   constructor({
     path,
-    challengeRetentionMs = DEFAULT_CHALLENGE_RETENTION_MS,
+    retention,
     maxBatch = DEFAULT_MAX_BATCH,
     busyTimeoutMs = DEFAULT_BUSY_TIMEOUT_MS,
   }: SqliteStoreOptions) {
-    if (!Number.isFinite(challengeRetentionMs) || challengeRetentionMs < 0) {
-      throw new Error(`challengeRetentionMs must be a non-negative number, got ${challengeRetentionMs}`);
-    }
+    this.retention = resolveRetention(retention);
     if (!Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0) {
       throw new Error(`busyTimeoutMs must be a non-negative integer, got ${busyTimeoutMs}`);
     }
     this.path = path;
-    this.retentionMs = challengeRetentionMs;
     const db = openConnection(path, busyTimeoutMs);
     try {
       const migrated = migrateSqlite(db, { where: path });
@@ -124,25 +122,29 @@ export class SqliteStore implements Store {
   async getUserState(userId: string, deviceKey: string, now: number): Promise<UserState> {
     this.beforeRead(`u:${userId}`);
     const [totp, backup] = userFailureSubjects(userId);
-    let user = this.st.getUser.get(totp, backup, userId);
+    const cutoff = now - this.retention.knownMaxAgeMs;
+    let user = this.st.getUser.get(totp, backup, cutoff, cutoff, userId);
     if (user === undefined) {
       this.st.registerUser.run(userId, now);
-      user = this.st.getUser.get(totp, backup, userId);
+      user = this.st.getUser.get(totp, backup, cutoff, cutoff, userId);
       if (user === undefined) throw new Error(`user ${userId} vanished right after registration`);
     }
     // Both in key order from the query; ordered here by last_seen, newest first (a stable sort, so equal
-    // times keep key order: the order `ORDER BY last_seen DESC, key` gave).
+    // times keep key order: the order `ORDER BY last_seen DESC, key` gave). Writes keep at most the bounds;
+    // the loops cap them too, so a bound lowered at restart holds before the next write trims.
     const devices = (JSON.parse(user.devices) as DeviceEntry[]).sort(devicesByLastSeenDesc);
     const locations = (JSON.parse(user.locations) as LocationEntry[]).sort(locationsByLastSeenDesc);
+    const deviceCount = Math.min(devices.length, this.retention.knownDevices);
+    const locationCount = Math.min(locations.length, this.retention.knownLocations);
     let lastMfa: UserState['last_mfa'] = null;
     const knownDevices: string[] = [];
-    for (let i = 0; i < devices.length; i++) {
+    for (let i = 0; i < deviceCount; i++) {
       const d = devices[i]!;
       knownDevices.push(d[0]);
       if (d[0] === deviceKey && d[1] !== null) lastMfa = { time: d[1], device: deviceKey };
     }
     const knownLocations: string[] = [];
-    for (let i = 0; i < locations.length; i++) knownLocations.push(locations[i]![0]);
+    for (let i = 0; i < locationCount; i++) knownLocations.push(locations[i]![0]);
     return {
       enrolled: user.enrolled_at !== null,
       enrolled_at: user.enrolled_at,
@@ -162,10 +164,15 @@ export class SqliteStore implements Store {
     if (this.closed) return this.rejectClosed();
     // Copied now: the caller may reuse its object before the batch runs.
     const { user_id, device_key, location_key, ip, time, mfa } = login;
+    const { knownDevices, knownLocations } = this.retention;
     return this.queue.enqueue(() => {
       this.st.recordUserLogin.run(user_id, time, time, ip);
       this.st.recordDevice.run(user_id, device_key, time, time, mfa ? time : null);
-      if (location_key !== null) this.st.recordLocation.run(user_id, location_key, time, time);
+      this.st.trimDevices.run(user_id, user_id, knownDevices);
+      if (location_key !== null) {
+        this.st.recordLocation.run(user_id, location_key, time, time);
+        this.st.trimLocations.run(user_id, user_id, knownLocations);
+      }
     }, `u:${user_id}`);
   }
 
@@ -337,18 +344,29 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Deletes challenges that expired more than the retention before `now`; returns how many. Not on the hot
-   * path: call it from a timer. Works in chunks so other writers get the lock in between.
+   * Deletes what has expired under the retention options (see RetentionOptions); returns the counts. Not on
+   * the hot path: the server calls it from a timer. Works in chunks so other writers get the lock in between.
    */
-  async purgeExpired(now: number): Promise<number> {
+  async purgeExpired(now: number): Promise<PurgeResult> {
     this.beforeRead();
-    const cutoff = now - this.retentionMs;
-    let total = 0;
-    for (;;) {
-      const { changes } = this.st.purge.run(cutoff, PURGE_CHUNK);
-      total += changes;
-      if (changes < PURGE_CHUNK) return total;
-    }
+    if (!Number.isSafeInteger(now)) throw new RangeError(`now must be an integer, got ${now}`);
+    const r = this.retention;
+    const chunked = (statement: Database.Statement<[number, number]>, cutoff: number): number => {
+      let total = 0;
+      for (;;) {
+        const { changes } = statement.run(cutoff, PURGE_CHUNK);
+        total += changes;
+        if (changes < PURGE_CHUNK) return total;
+      }
+    };
+    return {
+      challenges: chunked(this.st.purgeChallenges, now - r.challengesMs),
+      devices: chunked(this.st.purgeDevices, now - r.knownMaxAgeMs),
+      locations: chunked(this.st.purgeLocations, now - r.knownMaxAgeMs),
+      recoveries: chunked(this.st.purgeRecoveries, now - r.recoveriesMs),
+      failures: chunked(this.st.purgeFailures, now - r.failuresMs),
+      approvals: chunked(this.st.purgeApprovals, now),
+    };
   }
 
   /** Connection settings and queue length, for diagnostics and tests. */

@@ -123,4 +123,16 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
       ) STRICT, WITHOUT ROWID;
     `,
   },
+  {
+    version: 3,
+    name: 'retention_indexes',
+    // purgeExpired (src/store/retention.ts) deletes known devices and locations by age: the two tables that
+    // grow with every user, which it would otherwise scan while holding the write lock. Each index costs one
+    // update per learning write, and those are batched. The other purged tables stay small (purging keeps
+    // them so: failure counters of recent failures, closed recoveries, approvals), so a scan is fine there.
+    sql: `
+      CREATE INDEX known_devices_by_last_seen ON known_devices (last_seen);
+      CREATE INDEX known_locations_by_last_seen ON known_locations (last_seen);
+    `,
+  },
 ];
