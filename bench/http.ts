@@ -74,6 +74,8 @@ export const P99_RATIO_TARGET = 1.5;
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const ROOT = join(HERE, '..');
 const API_KEY = 'bench-key-decide-0000000000000001';
+// A fixed key (32 bytes, base64) so SQLite and PostgreSQL runs are built the same way; never a real key.
+const BENCH_SECRET_KEY = Buffer.alloc(32, 7).toString('base64');
 
 // ---- the request mix ------------------------------------------------------------------------------------------
 
@@ -172,7 +174,7 @@ function bareApp(): Hono {
  * the default process metrics, openServices (SQLite store in a temp dir, keyring, engine, factor service), API
  * keys, the decision log to a file with the audit events in it, geo data preloaded, createApp. Logs go to stderr.
  */
-function realService(dir: string) {
+async function realService(dir: string, databaseUrl?: string) {
   const logger = createLogger(pino.destination(2));
   const metrics = createMetrics();
   const holder = new PolicyHolder({ path: join(ROOT, 'policies/default.yaml'), log: logger, onReload: (r) => metrics.observeReload(r) });
@@ -184,7 +186,15 @@ function realService(dir: string) {
     metrics.observeAudit(e);
   };
   // notice: the "generated a new secret key" warning, expected in a fresh temp dir.
-  const services = openServices({ db: join(dir, 'mfa-gate.db'), policy: () => holder.current, logger, audit, notice: () => {} });
+  const services = await openServices({
+    dataDir: dir,
+    ...(databaseUrl ? { databaseUrl } : {}),
+    policy: () => holder.current,
+    logger,
+    audit,
+    notice: () => {},
+    env: { ...process.env, MFA_GATE_SECRET_KEY: BENCH_SECRET_KEY },
+  });
   // As deployed: a few keys, so authentication compares against each digest; the bench uses the decide-only one.
   const apiKeys = loadApiKeys({
     env: { MFA_GATE_API_KEYS: `${API_KEY}:decide,bench-key-mfa-00000000000000000002:mfa,bench-key-admin-000000000000000003` },
@@ -227,7 +237,7 @@ function realService(dir: string) {
 }
 
 /** Users 0..KNOWN-1: enrolled, and their home device and location learned through a completed challenge. */
-async function seedKnownUsers(service: ReturnType<typeof realService>): Promise<void> {
+async function seedKnownUsers(service: Awaited<ReturnType<typeof realService>>): Promise<void> {
   const now = Date.now();
   for (let u = 0; u < KNOWN; u++) {
     const ctx = homeContext(u);
@@ -308,7 +318,7 @@ export async function runHttpBench({
   log = (line) => process.stderr.write(`${line}\n`),
 }: HttpBenchOptions = {}): Promise<HttpBenchResult> {
   const dir = mkdtempSync(join(tmpdir(), 'mfa-gate-bench-http-'));
-  const service = realService(dir);
+  const service = await realService(dir);
   const servers: ServerType[] = [];
   try {
     log(`http: seeding ${KNOWN} known users (of ${USERS}) into SQLite at ${dir}`);

@@ -1,26 +1,36 @@
 // The seed's command-line flow (mfa.py: list accounts, create one with a QR code, authenticate with a code)
 // against the store: `enroll`, `verify`, `users`.
 import { createInterface } from 'node:readline/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import pino from 'pino';
 import { qrTerminal } from '../factors/totp/index.js';
 import { createLogger } from '../log.js';
 import { UsageError, parse, type Command } from './command.js';
-import { openServices } from './services.js';
+import { SQLITE_FILE, openServices } from './services.js';
 
 const STORE_OPTIONS = {
-  db: { type: 'string', default: process.env.MFA_GATE_DATA_DIR ? join(process.env.MFA_GATE_DATA_DIR, 'mfa-gate.db') : 'data/mfa-gate.db' },
+  db: { type: 'string', default: process.env.MFA_GATE_DATA_DIR ? join(process.env.MFA_GATE_DATA_DIR, SQLITE_FILE) : join('data', SQLITE_FILE) },
+  'database-url': { type: 'string', default: process.env.MFA_GATE_DATABASE_URL ?? '' },
   policy: { type: 'string', default: process.env.MFA_GATE_POLICY ?? 'policies/default.yaml' },
 } as const;
 const STORE_HELP = `  --db FILE       the SQLite store (default data/mfa-gate.db; its folder also holds secret.key
                   unless MFA_GATE_SECRET_KEY is set)
+  --database-url URL  MFA_GATE_DATABASE_URL: the PostgreSQL store instead (postgres://...; needs
+                  MFA_GATE_SECRET_KEY, the key the servers use)
   --policy FILE   the policy (default policies/default.yaml)`;
 
 // Operator commands print to the terminal; their log (audit events at MFA_GATE_LOG_LEVEL=info) goes to
 // standard error as JSON lines, and start-up notices (a generated key) as plain text.
-function cliServices(db: string, policyPath: string) {
+function cliServices(values: { db: string; 'database-url': string; policy: string }) {
   const logger = createLogger(pino.destination(2), process.env.MFA_GATE_LOG_LEVEL ?? 'warn');
-  return openServices({ db, policy: policyPath, logger, notice: (m) => console.error(`mfa-gate: ${m}`) });
+  return openServices({
+    dataDir: dirname(values.db),
+    sqlitePath: values.db,
+    databaseUrl: values['database-url'],
+    policy: values.policy,
+    logger,
+    notice: (m) => console.error(`mfa-gate: ${m}`),
+  });
 }
 
 export const enrollCommand: Command = {
@@ -36,7 +46,7 @@ ${STORE_HELP}`,
   async run(argv) {
     const { values } = parse(argv, { ...STORE_OPTIONS, user: { type: 'string' }, issuer: { type: 'string' }, account: { type: 'string' } });
     if (!values.user) throw new UsageError('--user is required');
-    const services = cliServices(values.db, values.policy);
+    const services = await cliServices(values);
     const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: false });
     try {
       const user = values.user;
@@ -85,7 +95,7 @@ ${STORE_HELP}`,
   async run(argv) {
     const { values } = parse(argv, { ...STORE_OPTIONS, user: { type: 'string' }, code: { type: 'string' } });
     if (!values.user || values.code === undefined) throw new UsageError('--user and --code are required');
-    const services = cliServices(values.db, values.policy);
+    const services = await cliServices(values);
     try {
       const r = await services.factors.verify({ user_id: values.user, code: values.code });
       if (!r.ok) {
@@ -110,7 +120,7 @@ ${STORE_HELP}
   --json          one JSON document instead of a table`,
   async run(argv) {
     const { values } = parse(argv, { ...STORE_OPTIONS, json: { type: 'boolean' } });
-    const services = cliServices(values.db, values.policy);
+    const services = await cliServices(values);
     try {
       const users = await services.store.listUsers();
       if (values.json) {

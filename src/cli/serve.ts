@@ -6,7 +6,7 @@ import { createApp } from '../http/app.js';
 import { loadApiKeys } from '../http/auth.js';
 import { createMetrics } from '../http/metrics.js';
 import { createLogger } from '../log.js';
-import { compileNetworkList } from '../policy/index.js';
+import { compileNetworkList, tryParseDuration } from '../policy/index.js';
 import { PolicyHolder } from '../policy/holder.js';
 import { preloadGeoData } from '../signals/index.js';
 import { UsageError, parse, type Command } from './command.js';
@@ -14,11 +14,17 @@ import { openServices } from './services.js';
 
 // Issue #4: in-flight requests get this long to finish after SIGTERM before the process exits anyway.
 const SHUTDOWN_GRACE_MS = 10_000;
+// Retention (issue #6): expired rows are purged a minute after start (not during it: a large first purge
+// must not delay readiness), then every ten minutes. Several instances may purge at once; deletes are
+// idempotent, so no coordination is needed.
+const FIRST_PURGE_MS = 60_000;
+const PURGE_EVERY_MS = 10 * 60_000;
 
 export const serveCommand: Command = {
   name: 'serve',
   summary: 'run the decision service (HTTP)',
-  usage: `usage: mfa-gate serve [--host H] [--port N] [--policy FILE] [--data-dir DIR] [--decision-log FILE|stdout]
+  usage: `usage: mfa-gate serve [--host H] [--port N] [--policy FILE] [--data-dir DIR] [--database-url URL]
+                      [--decision-log FILE|stdout] [--known-limit N] [--known-max-age DURATION]
                       [--trusted-proxies CIDR,...] [--portal-url URL] [--user-headers H,...]
                       [--allowed-redirect-domains D,...] [--insecure-cookies]
 
@@ -28,6 +34,11 @@ Serves the decision and factor API. Every option also reads an environment varia
   --port N               MFA_GATE_PORT             default 8080
   --policy FILE          MFA_GATE_POLICY           default policies/default.yaml (reloaded on change and on SIGHUP)
   --data-dir DIR         MFA_GATE_DATA_DIR         default ./data: the SQLite store (mfa-gate.db), secret.key, api-keys
+  --database-url URL     MFA_GATE_DATABASE_URL     postgres://user:pass@host:5432/db[?schema=NAME]: PostgreSQL instead
+                                                   of SQLite, for several instances (each needs the same
+                                                   MFA_GATE_SECRET_KEY; see README "Several instances")
+  --known-limit N        MFA_GATE_KNOWN_LIMIT      known devices (and locations) kept per user, default 50
+  --known-max-age D      MFA_GATE_KNOWN_MAX_AGE    a device or location unseen this long is new again, default 180d
   --decision-log DEST    MFA_GATE_DECISION_LOG     default DIR/decisions.jsonl; "stdout" for standard output
   --trusted-proxies LIST MFA_GATE_TRUSTED_PROXIES  CIDRs of the gateway / authenticating proxy: only their
                                                    X-Forwarded-For and user headers are believed (default: none)
@@ -47,6 +58,9 @@ Secrets: MFA_GATE_SECRET_KEY (base64, 32 bytes), else DIR/secret.key, generated 
       port: { type: 'string', default: env.MFA_GATE_PORT ?? '8080' },
       policy: { type: 'string', default: env.MFA_GATE_POLICY ?? 'policies/default.yaml' },
       'data-dir': { type: 'string', default: env.MFA_GATE_DATA_DIR ?? 'data' },
+      'database-url': { type: 'string', default: env.MFA_GATE_DATABASE_URL ?? '' },
+      'known-limit': { type: 'string', default: env.MFA_GATE_KNOWN_LIMIT ?? '' },
+      'known-max-age': { type: 'string', default: env.MFA_GATE_KNOWN_MAX_AGE ?? '' },
       'decision-log': { type: 'string', default: env.MFA_GATE_DECISION_LOG ?? '' },
       'trusted-proxies': { type: 'string', default: env.MFA_GATE_TRUSTED_PROXIES ?? '' },
       'portal-url': { type: 'string', default: env.MFA_GATE_PORTAL_URL ?? '/mfa' },
@@ -59,6 +73,18 @@ Secrets: MFA_GATE_SECRET_KEY (base64, 32 bytes), else DIR/secret.key, generated 
     const port = Number(values.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port: "${values.port}" is not a port number`);
     const dataDir = values['data-dir'];
+    const retention: { knownDevices?: number; knownLocations?: number; knownMaxAgeMs?: number } = {};
+    if (values['known-limit'] !== '') {
+      const n = Number(values['known-limit']);
+      if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`--known-limit: "${values['known-limit']}" is not a positive integer`);
+      retention.knownDevices = n;
+      retention.knownLocations = n;
+    }
+    if (values['known-max-age'] !== '') {
+      const seconds = tryParseDuration(values['known-max-age']);
+      if (seconds === null || seconds <= 0) throw new UsageError(`--known-max-age: "${values['known-max-age']}" is not a duration (e.g. 180d, 90_days)`);
+      retention.knownMaxAgeMs = seconds * 1000;
+    }
     let trustedProxies;
     try {
       trustedProxies = compileNetworkList(values['trusted-proxies'].split(',').map((s) => s.trim()).filter(Boolean));
@@ -92,14 +118,21 @@ Secrets: MFA_GATE_SECRET_KEY (base64, 32 bytes), else DIR/secret.key, generated 
     let services;
     let apiKeys;
     try {
-      services = openServices({ db: join(dataDir, 'mfa-gate.db'), policy: () => holder.current, logger, audit });
+      services = await openServices({
+        dataDir,
+        databaseUrl: values['database-url'],
+        retention,
+        policy: () => holder.current,
+        logger,
+        audit,
+      });
       apiKeys = loadApiKeys({ env, dataDir });
     } catch (err) {
       holder.close();
       console.error(`mfa-gate serve: ${(err as Error).message}`);
       return 1;
     }
-    const { store, engine, factors, keyring } = services;
+    const { store, storeLabel, engine, factors, keyring } = services;
     // geoip-lite loads its data on first use (~200 ms); pay that at start, not on the first request.
     preloadGeoData();
     const app = createApp({
@@ -124,7 +157,7 @@ Secrets: MFA_GATE_SECRET_KEY (base64, 32 bytes), else DIR/secret.key, generated 
       const key = apiKeys.generated ?? '<your API key>';
       console.log(`mfa-gate listening on ${base}
   policy        ${values.policy} (version ${holder.current.version.slice(0, 12)}; edits reload, SIGHUP too)
-  store         SQLite ${join(dataDir, 'mfa-gate.db')}
+  store         ${storeLabel}
   decision log  ${decisionLogDest}
   API keys      ${apiKeys.source === 'generated' ? `generated into ${apiKeys.file} — this admin key is shown only now:\n                ${apiKeys.generated}` : `from ${apiKeys.source === 'env' ? 'MFA_GATE_API_KEYS' : apiKeys.file}`}
 
@@ -135,10 +168,27 @@ Try it:
   API document: ${base}/openapi.json`);
     });
 
+    const purge = async () => {
+      try {
+        const purged = await store.purgeExpired(Date.now());
+        logger.info({ event: 'purged', ...purged }, 'expired rows purged');
+      } catch (err) {
+        logger.warn({ err: { message: (err as Error).message } }, 'purging expired rows failed; retrying at the next interval');
+      }
+    };
+    let purgeTimer = setTimeout(function run() {
+      void purge().finally(() => {
+        purgeTimer = setTimeout(run, PURGE_EVERY_MS);
+        purgeTimer.unref();
+      });
+    }, FIRST_PURGE_MS);
+    purgeTimer.unref();
+
     let stopping = false;
     const stop = (signal: string) => {
       if (stopping) return;
       stopping = true;
+      clearTimeout(purgeTimer);
       logger.info({ event: 'shutdown', signal }, 'stopping: no new connections, finishing in-flight requests');
       const force = setTimeout(() => process.exit(1), SHUTDOWN_GRACE_MS);
       force.unref();

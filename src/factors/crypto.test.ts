@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash, createHmac, hkdfSync, randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -276,6 +276,15 @@ describe('loadKeyring', () => {
     expect(again.source).toBe('file');
     expect(again.primaryKeyId).toBe(first.primaryKeyId);
     expect(again.decrypt(first.encrypt('s', 'a'), 'a')).toBe('s');
+  });
+
+  it('with generate: false (instances sharing a database) refuses to generate, but reads an existing file', () => {
+    const dir = tmp();
+    const err = errorOf(() => loadKeyring({ env: {}, dataDir: dir, log: noLog, generate: false }));
+    expect(err.message).toMatch(/instances sharing a database must share one key.*MFA_GATE_SECRET_KEY/);
+    expect(existsSync(join(dir, 'secret.key'))).toBe(false);
+    const made = loadKeyring({ env: {}, dataDir: dir, log: () => {} });
+    expect(loadKeyring({ env: {}, dataDir: dir, log: noLog, generate: false }).primaryKeyId).toBe(made.primaryKeyId);
   });
 
   it('processes starting at once agree on one generated key', async () => {

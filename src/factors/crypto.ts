@@ -197,6 +197,11 @@ export interface LoadKeyringOptions {
   dataDir?: string;
   /** Receives operator notices (never a key). */
   log?: (message: string) => void;
+  /**
+   * Whether a missing key file may be generated (default true). False when several instances share one
+   * database: each would generate its own key and could not read the others' secrets.
+   */
+  generate?: boolean;
 }
 
 /**
@@ -204,10 +209,10 @@ export interface LoadKeyringOptions {
  * misconfiguration, so a bad key never surfaces as a per-request failure):
  * 1. `MFA_GATE_SECRET_KEY` (+ optional comma-separated `MFA_GATE_OLD_SECRET_KEYS`), else
  * 2. `<dataDir>/secret.key`, one base64 key per line, first = primary, mode 0600 required, else
- * 3. a new random key written there (mode 0600) with a notice to back it up.
+ * 3. a new random key written there (mode 0600) with a notice to back it up (unless `generate` is false).
  * An empty variable counts as unset (container tooling often sets `VAR=` for an absent value).
  */
-export function loadKeyring({ env = process.env, dataDir, log = (m) => console.warn(m) }: LoadKeyringOptions = {}): Keyring {
+export function loadKeyring({ env = process.env, dataDir, log = (m) => console.warn(m), generate = true }: LoadKeyringOptions = {}): Keyring {
   const primaryText = env[ENV_SECRET_KEY]?.trim() ?? '';
   const oldText = env[ENV_OLD_SECRET_KEYS]?.trim() ?? '';
   if (primaryText !== '') {
@@ -234,6 +239,13 @@ export function loadKeyring({ env = process.env, dataDir, log = (m) => console.w
   const path = join(dataDir, KEY_FILE_NAME);
   const existing = readKeyFile(path);
   if (existing) return createKeyring(existing[0]!, existing.slice(1), 'file');
+  if (!generate) {
+    throw new FactorError(
+      FactorErrorCode.SECRET_KEY_INVALID,
+      `no secret key: instances sharing a database must share one key, so it is not generated; set ${ENV_SECRET_KEY} ` +
+        `(e.g. \`openssl rand -base64 32\`) to the same value on every instance, or put it in ${path}`,
+    );
+  }
 
   const key = randomBytes(KEY_BYTES);
   const created = createPrivateFileExclusively(

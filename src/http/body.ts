@@ -38,6 +38,18 @@ export async function readJson<T>(c: Context, schema: string): Promise<T> {
   return body as T;
 }
 
+/**
+ * For a route that takes no body (POST /v1/admin/users/{id}/unlock): no body at all (no Content-Length, or 0, or
+ * an empty chunked one) passes whatever the Content-Type; any other body goes through readJson against `schema`
+ * (an empty closed object), so `{}` passes and everything else gets the answer a bad body gets on any route: 415
+ * for a non-JSON type, 400 malformed_json, 400 validation_failed with details. Refused rather than ignored: a
+ * caller who sends `{"factor":"totp"}` believes it matters.
+ */
+export async function readEmptyBody(c: Context, schema: string): Promise<void> {
+  if ((await c.req.text()) === '') return;
+  await readJson(c, schema);
+}
+
 /** Every string (keys included) is well-formed UTF-16. Iterative: a 16 KiB body can nest 8,000 levels deep. */
 function wellFormed(root: unknown): boolean {
   const stack: unknown[] = [root];

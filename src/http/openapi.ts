@@ -2,12 +2,13 @@
 // validates bodies with, so the document cannot drift from what is enforced. Built once per version and cached.
 import { readFileSync } from 'node:fs';
 import { SCHEMA_DIR } from '../schemas.js';
-import { METRICS_CONTENT_TYPE, ROUTES, STATUS_BY_ERROR, type Route, type RouteError, type RouteTag } from './route-table.js';
+import { METRICS_CONTENT_TYPE, PAGES, ROUTES, STATUS_BY_ERROR, type PageField, type Route, type RouteError, type RouteTag } from './route-table.js';
 
 export const OPENAPI_VERSION = '3.1.0';
 const SCHEMA_SUFFIX = '.schema.json';
 const COMPONENTS = '#/components/schemas/';
 const JSON_MEDIA = 'application/json';
+const FORM_MEDIA = 'application/x-www-form-urlencoded';
 
 const TAGS: Record<RouteTag, string> = {
   decide: 'Decisions on logins and actions.',
@@ -15,7 +16,8 @@ const TAGS: Record<RouteTag, string> = {
   users: "A user's MFA state and known devices.",
   recovery: 'Account recovery after a lost factor: opened by an administrator, cancellable by the user until it takes effect.',
   admin: 'Administrator actions: unlocking factors, approving enrollments.',
-  gateway: 'The pre-auth hook gateways call before every request (nginx, Traefik, Caddy, Envoy). The MFA page they send users to (GET/POST /mfa) is HTML for browsers and not described here.',
+  gateway: 'The pre-auth hook gateways call before every request (nginx, Traefik, Caddy, Envoy); the page they send users to is under portal.',
+  portal: 'The MFA page gateways send users to: HTML for browsers (sign-in, TOTP enrollment, backup codes), no API key.',
   health: 'Liveness, readiness, metrics and this document; no API key.',
 };
 
@@ -90,7 +92,7 @@ function toComponent(node: Json, name: string, root = true): Json {
 /** The schema files the routes reference, with those they reference in turn. */
 function referencedSchemas(): Map<string, JsonObject> {
   const roots = new Set<string>(['error']);
-  for (const r of ROUTES) {
+  for (const r of [...ROUTES, ...PAGES]) {
     if (r.request) roots.add(r.request);
     if (r.response) roots.add(r.response);
     for (const err of r.errors) if (err.response) roots.add(err.response);
@@ -118,6 +120,10 @@ function referencedSchemas(): Map<string, JsonObject> {
 const jsonContent = (schema: Json): JsonObject => ({ [JSON_MEDIA]: { schema } });
 const ref = (name: string): JsonObject => ({ $ref: `${COMPONENTS}${name}` });
 
+const LOCATION: JsonObject = { description: 'Where the browser goes next.', schema: { type: 'string', format: 'uri-reference' } };
+const setCookie = (what: string): JsonObject => ({ description: `Sets ${what}.`, schema: { type: 'string' } });
+const text = (media: string): JsonObject => ({ [media]: { schema: { type: 'string' } } });
+
 const RETRY_AFTER: JsonObject = {
   description: 'Seconds to wait before the next attempt (as retry_after_s).',
   schema: { type: 'integer', minimum: 0 },
@@ -131,7 +137,9 @@ function errorResponse(err: RouteError): JsonObject {
   const codes = err.codes.map((c) => `\`${c}\``).join(', ');
   const response: JsonObject = { description: codes ? `${codes}: ${err.description}.` : `${err.description}.` };
   if (err.plain) {
-    response.content = { 'text/plain': { schema: { type: 'string' } } };
+    response.content = text('text/plain');
+  } else if (err.html) {
+    response.content = text('text/html');
   } else if (err.response) {
     response.content = jsonContent(ref(err.response));
   } else {
@@ -142,6 +150,8 @@ function errorResponse(err: RouteError): JsonObject {
   const headers: JsonObject = {};
   if (err.status === 429) headers['Retry-After'] = RETRY_AFTER;
   if (err.codes.includes('unauthorized') || err.codes.includes('forbidden')) headers['WWW-Authenticate'] = WWW_AUTHENTICATE;
+  if (err.location) headers.Location = LOCATION;
+  if (err.setCookie) headers['Set-Cookie'] = setCookie(err.setCookie);
   if (Object.keys(headers).length > 0) response.headers = headers;
   return response;
 }
@@ -149,14 +159,31 @@ function errorResponse(err: RouteError): JsonObject {
 function successResponse(r: Route): JsonObject {
   const description = r.summary;
   if (r.contentType === 'none') return { description: `${description}: allowed; Remote-User and X-MFA-Decision carry the answer.` };
-  if (r.contentType === 'text/plain') {
-    return {
-      description: `${description} (${METRICS_CONTENT_TYPE}).`,
-      content: { 'text/plain': { schema: { type: 'string' } } },
-    };
+  if (r.contentType === 'text/plain') return { description: `${description} (${METRICS_CONTENT_TYPE}).`, content: text('text/plain') };
+  if (r.contentType === 'text/html' || r.contentType === 'text/css') {
+    const response: JsonObject = { description: `${description}.`, content: text(r.contentType) };
+    if (r.setCookie) response.headers = { 'Set-Cookie': setCookie(r.setCookie) };
+    return response;
   }
   const schema: Json = r.response ? ref(r.response) : { type: 'object', description: 'An OpenAPI 3.1 document.' };
   return { description: `${description}.`, content: jsonContent(schema) };
+}
+
+function fieldSchema(f: PageField): JsonObject {
+  const schema: JsonObject = { type: 'string', maxLength: f.maxLength };
+  if (f.pattern) schema.pattern = f.pattern;
+  if (f.enum) schema.enum = f.enum;
+  return schema;
+}
+
+/** A form body: each field a string (a longer value than maxLength is read as absent, not refused). */
+function formBody(fields: PageField[]): JsonObject {
+  const properties: JsonObject = {};
+  for (const f of fields) properties[f.name] = { ...fieldSchema(f), description: f.description };
+  return {
+    required: true,
+    content: { [FORM_MEDIA]: { schema: { type: 'object', required: fields.filter((f) => f.required).map((f) => f.name), properties } } },
+  };
 }
 
 function operation(r: Route): JsonObject {
@@ -171,18 +198,24 @@ function operation(r: Route): JsonObject {
     security: r.scope ? [{ bearerAuth: [r.scope] }] : [],
   };
   if (r.scope) op['x-required-scope'] = r.scope;
-  if (r.params && r.params.length > 0) {
-    op.parameters = r.params.map((p) => ({
+  const parameters: Json[] = [
+    ...(r.params ?? []).map((p) => ({
       name: p.name,
       in: 'path',
       required: true,
       description: p.description,
       schema: { $ref: rewriteRef(p.schema, '') },
-    }));
-  }
+    })),
+    ...(r.query ?? []).map((q) => ({ name: q.name, in: 'query', required: q.required === true, description: q.description, schema: fieldSchema(q) })),
+  ];
+  if (parameters.length > 0) op.parameters = parameters;
+  if (r.request && r.form) throw new Error(`route ${r.id}: a JSON body or a form, not both`);
   if (r.request) {
-    op.requestBody = { required: true, content: jsonContent(ref(r.request)) };
+    op.requestBody = r.bodyOptional
+      ? { required: false, description: 'None needed: leave the body out, or send an empty object. Any other body is refused.', content: jsonContent(ref(r.request)) }
+      : { required: true, content: jsonContent(ref(r.request)) };
   }
+  if (r.form) op.requestBody = formBody(r.form);
   const responses: JsonObject = { [String(r.status)]: successResponse(r) };
   for (const err of r.errors) {
     for (const code of err.codes) {
@@ -199,7 +232,7 @@ function operation(r: Route): JsonObject {
 
 function assemble(version: string): JsonObject {
   const paths: JsonObject = {};
-  for (const r of ROUTES) {
+  for (const r of [...ROUTES, ...PAGES]) {
     const item = (paths[r.path] ??= {}) as JsonObject;
     if (item[r.method]) throw new Error(`route ${r.id}: ${r.method.toUpperCase()} ${r.path} twice`);
     item[r.method] = operation(r);

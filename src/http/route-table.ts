@@ -4,6 +4,7 @@
 import { ERROR_STATUS, ErrorCode } from '../errors.js';
 import { FactorErrorCode } from '../factors/errors.js';
 import type { Scope } from './auth.js';
+import { MAX_RD_LENGTH } from './portal/redirect.js';
 
 /** Error codes only the HTTP layer produces (neither ErrorCode nor FactorErrorCode). */
 export const HttpErrorCode = {
@@ -50,7 +51,7 @@ export function statusOf(code: string): number {
   return Object.hasOwn(STATUS_BY_ERROR, code) ? STATUS_BY_ERROR[code]! : 500;
 }
 
-export type RouteTag = 'decide' | 'mfa' | 'users' | 'recovery' | 'admin' | 'gateway' | 'health';
+export type RouteTag = 'decide' | 'mfa' | 'users' | 'recovery' | 'admin' | 'gateway' | 'portal' | 'health';
 
 export interface RouteError {
   status: number;
@@ -61,6 +62,12 @@ export interface RouteError {
   response?: string;
   /** A short text/plain body instead of the JSON envelope (the gateway hook answers proxies, not programs). */
   plain?: boolean;
+  /** An HTML page instead of the JSON envelope (the MFA page answers browsers). */
+  html?: boolean;
+  /** The answer carries a Location header (a redirect). */
+  location?: boolean;
+  /** The answer may set cookies (described here). */
+  setCookie?: string;
 }
 
 export interface RouteParam {
@@ -68,6 +75,16 @@ export interface RouteParam {
   description: string;
   /** The parameter's schema, as a `$ref` from schemas/ (e.g. `common.schema.json#/$defs/user_id`). */
   schema: string;
+}
+
+/** A query parameter or form field of an HTML page (the MFA page): a string, optional unless `required`. */
+export interface PageField {
+  name: string;
+  description: string;
+  maxLength: number;
+  pattern?: string;
+  enum?: string[];
+  required?: boolean;
 }
 
 export interface Route {
@@ -83,10 +100,18 @@ export interface Route {
   tag: RouteTag;
   /** The JSON body's schema: schemas/<request>.schema.json. */
   request?: string;
+  /** The body may be left out entirely (a route that takes none but accepts `{}`); default: the body is required. */
+  bodyOptional?: boolean;
+  /** Query parameters (HTML pages only; the API takes none). */
+  query?: PageField[];
+  /** An application/x-www-form-urlencoded body instead of JSON (the MFA page's form). */
+  form?: PageField[];
   /** The success body's schema: schemas/<response>.schema.json; null when there is none (not JSON, or not ours). */
   response: string | null;
   /** The success body's media type; default application/json; `none` for an empty body (the gateway hook). */
-  contentType?: string;
+  contentType?: 'application/json' | 'text/plain' | 'text/html' | 'text/css' | 'none';
+  /** The success answer may set cookies (described here). */
+  setCookie?: string;
   /** The success status. */
   status: number;
   /** One entry per error status (codes merged), ascending. */
@@ -318,13 +343,17 @@ export const ROUTES: readonly Route[] = [
     method: 'post',
     path: '/v1/admin/users/{id}/unlock',
     summary: "Unlock a user's factors",
-    description: "Clears the user's failure counters and the locks set after too many consecutive failures. No body.",
+    description:
+      "Clears the user's failure counters and the locks set after too many consecutive failures. Takes no body: send none " +
+      '(or an empty JSON object `{}`); any other body is refused with 400 or 415, never ignored.',
     scope: 'admin',
     tag: 'admin',
+    request: 'unlock-request',
+    bodyOptional: true,
     response: 'unlock-response',
     status: 200,
     params: [USER_ID],
-    errors: errorsOf(PARAMS, AUTH, INTERNAL),
+    errors: errorsOf(BODY, PARAMS, AUTH, INTERNAL),
   },
   {
     id: 'approveEnrollment',
@@ -433,6 +462,107 @@ export const ROUTES: readonly Route[] = [
     scope: null,
     tag: 'health',
     response: null,
+    status: 200,
+    errors: errorsOf(INTERNAL),
+  },
+];
+
+/** The longest value of each MFA page field that is read (a longer one counts as absent); the page reads these. */
+export const PAGE_FIELD_MAX = { rd: MAX_RD_LENGTH, challenge: 128, csrf: 256, code: 256, action: 16 } as const;
+/** A challenge id as the page accepts it (anything else is dropped, not passed on). */
+export const PAGE_CHALLENGE_PATTERN = `^[A-Za-z0-9_-]{0,${PAGE_FIELD_MAX.challenge}}$`;
+
+const html = (status: number, description: string, extra: Partial<RouteError> = {}): RouteError => ({ status, codes: [], html: true, description, ...extra });
+const PAGE_USER =
+  ' No API key: the user is whoever the authenticating proxy in front names in Remote-User (or X-Forwarded-User, or the ' +
+  'configured user headers: the first one present decides, and an empty one means nobody), believed only from a trusted proxy.';
+const NOT_SIGNED_IN = html(401, 'not signed in: the request did not come from a trusted proxy, or it names no user');
+const RD: PageField = {
+  name: 'rd',
+  description:
+    'Where to send the browser after signing in: a path on this site or an http(s) URL on an allowed domain (others are ' +
+    'not followed: the page then says "signed in" and stays).',
+  maxLength: PAGE_FIELD_MAX.rd,
+};
+const CHALLENGE: PageField = {
+  name: 'challenge',
+  description: 'The challenge_id of the decision that sent the user here; completed on success. An invalid one is ignored.',
+  maxLength: PAGE_FIELD_MAX.challenge,
+  pattern: PAGE_CHALLENGE_PATTERN,
+};
+const SESSION_COOKIE_NOTE = 'the signed MFA session cookie (mfa_gate_session) the gateway hook reads';
+
+/** The HTML pages the app serves besides the API (the MFA page gateways send users to). Kept apart from ROUTES,
+ * the JSON API under API keys, which the API tests iterate; the OpenAPI document describes both. */
+export const PAGES: readonly Route[] = [
+  {
+    id: 'mfaPage',
+    method: 'get',
+    path: '/mfa',
+    summary: 'The MFA page',
+    description:
+      'The sign-in form for an enrolled user (a TOTP or backup code), or the TOTP enrollment (QR code, secret and confirm form) ' +
+      'for one without a factor. Gateways send users here with `rd` and `challenge`.' + PAGE_USER,
+    scope: null,
+    tag: 'portal',
+    query: [RD, CHALLENGE],
+    response: null,
+    contentType: 'text/html',
+    setCookie: 'the CSRF cookie (mfa_gate_csrf) the form is checked against',
+    status: 200,
+    errors: errorsOf(
+      html(400, 'the enrollment failed: the user id cannot go into an otpauth:// URI'),
+      NOT_SIGNED_IN,
+      html(403, "a first enrollment from a risky context needs an administrator's approval"),
+      INTERNAL,
+    ),
+  },
+  {
+    id: 'mfaPageSubmit',
+    method: 'post',
+    path: '/mfa',
+    summary: 'Submit the MFA page',
+    description:
+      'Verifies a TOTP or backup code (action `verify`) or confirms a new enrollment (action `confirm`), then sets the MFA ' +
+      'session cookie: a verified code sends the browser to `rd` (303) when it is allowed, else shows "signed in"; a confirmed ' +
+      'enrollment shows the new backup codes once. Cross-origin posts and a missing or foreign CSRF token are refused before ' +
+      'any code is checked.' + PAGE_USER,
+    scope: null,
+    tag: 'portal',
+    form: [
+      { name: 'action', description: '`verify` a code, or `confirm` a new enrollment.', maxLength: PAGE_FIELD_MAX.action, enum: ['verify', 'confirm'], required: true },
+      { name: 'code', description: 'A code from the authenticator app, or a backup code (verify only).', maxLength: PAGE_FIELD_MAX.code, required: true },
+      { name: 'csrf', description: 'The CSRF token of the page the form came from (it matches the mfa_gate_csrf cookie).', maxLength: PAGE_FIELD_MAX.csrf, required: true },
+      RD,
+      CHALLENGE,
+    ],
+    response: null,
+    contentType: 'text/html',
+    setCookie: SESSION_COOKIE_NOTE,
+    status: 200,
+    errors: errorsOf(
+      html(303, 'signed in: Location is `rd`', { location: true, setCookie: SESSION_COOKIE_NOTE }),
+      html(400, 'an unknown action or an empty code (nothing was checked)'),
+      NOT_SIGNED_IN,
+      html(401, 'the code is wrong, replayed or already used (the page says how many attempts are left)'),
+      html(403, 'a cross-origin post, or a missing, expired or foreign CSRF token: nothing was checked'),
+      html(409, 'no active factor (verify), or no pending enrollment (confirm)'),
+      html(413, 'the form is larger than 16 KiB'),
+      html(423, 'too many consecutive failures: the factor is locked until an administrator unlocks it'),
+      html(429, 'too many recent failures: retry after Retry-After seconds'),
+      INTERNAL,
+    ),
+  },
+  {
+    id: 'mfaStylesheet',
+    method: 'get',
+    path: '/mfa/style.css',
+    summary: "The MFA page's stylesheet",
+    description: 'The CSS the MFA page links to; cacheable for an hour.',
+    scope: null,
+    tag: 'portal',
+    response: null,
+    contentType: 'text/css',
     status: 200,
     errors: errorsOf(INTERNAL),
   },

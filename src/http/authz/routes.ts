@@ -12,6 +12,7 @@ import { clientIpFromProxy } from '../client-ip.js';
 import type { Metrics } from '../metrics.js';
 import { peerAddress } from '../routes/decide.js';
 import { readSession } from '../session.js';
+import { userFromHeaders } from '../user-header.js';
 import type { GatewayConfig } from './gateway-config.js';
 import {
   fromAuthRequest,
@@ -57,8 +58,6 @@ export interface AuthzOptions {
 /** The most session cookies of our name one request may carry that are checked (a cookie jar tossed from a
  * sibling domain may add some); each costs an HMAC per key. */
 const MAX_SESSION_CANDIDATES = 4;
-/** As the decision API's schema (schemas/context.schema.json). */
-const MAX_USER_ID = 256;
 const MAX_USER_AGENT = 2048;
 
 export function authzRoutes({
@@ -80,9 +79,9 @@ export function authzRoutes({
         return refused(c, 'the request did not come from a trusted proxy');
       }
       const h: HeaderGetter = (name) => c.req.header(name);
-      const user = userOf(h);
-      if (user === null) return refused(c, 'no user header');
-      if (user.length > MAX_USER_ID) return refused(c, `the user id is longer than ${MAX_USER_ID} characters`);
+      const who = userFromHeaders(h, userHeaders);
+      if (who.user === null) return refused(c, who.reason);
+      const user = who.user;
 
       let original: OriginalRequest;
       try {
@@ -119,17 +118,6 @@ export function authzRoutes({
       }
       return respond(c, 401, 'error', {}, 'mfa-gate: internal error\n');
     }
-  }
-
-  /** The first configured user header present wins; present but empty means no user. */
-  function userOf(h: HeaderGetter): string | null {
-    for (const name of userHeaders) {
-      const v = h(name);
-      if (v === undefined) continue;
-      const id = v.trim();
-      return id === '' ? null : id;
-    }
-    return null;
   }
 
   /** The device of a valid, unexpired session cookie for this user; a cookie for another user or a forged one

@@ -18,9 +18,10 @@ import { compileNetworkList } from '../../policy/index.js';
 import type { CompiledPolicy, NetworkList } from '../../policy/types.js';
 import type { Store } from '../../store/types.js';
 import { clientIpFromProxy } from '../client-ip.js';
-import { statusOf } from '../route-table.js';
+import { PAGE_FIELD_MAX, statusOf } from '../route-table.js';
 import { peerAddress } from '../routes/decide.js';
 import { readSession, SESSION_COOKIE, signSession } from '../session.js';
+import { userFromHeaders } from '../user-header.js';
 import { CSRF_COOKIE, csrfTokensMatch, csrfTokenValidFor, issueCsrfToken, originGuard } from './csrf.js';
 import { compileRedirectDomains, MAX_RD_LENGTH, safeRedirect } from './redirect.js';
 import { STYLESHEET } from './style.js';
@@ -56,9 +57,7 @@ const MAX_FORM_BYTES = 16 * 1024;
 /** Hono's setCookie refuses more (RFC 6265bis caps Max-Age at 400 days). */
 const MAX_COOKIE_AGE_S = 400 * 24 * 3600;
 /** A challenge id is a UUID from the engine; anything else is dropped rather than passed on. */
-const CHALLENGE_RE = /^[A-Za-z0-9_-]{1,128}$/;
-/** A user name from the proxy: no control characters (they could split a log line or a token MAC input). */
-const USER_RE = /^[^\x00-\x1f\x7f]{1,256}$/;
+const CHALLENGE_RE = new RegExp(`^[A-Za-z0-9_-]{1,${PAGE_FIELD_MAX.challenge}}$`);
 const HEADER_NAME_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const COOKIE_DOMAIN_RE = /^\.?[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/;
 
@@ -95,13 +94,10 @@ export function portalRoutes({
   function identify(c: Context): Who | null {
     const address = peer(c);
     if (address === null || trusted.size === 0 || trusted.match(address) === null) return null;
-    for (const name of userHeaders) {
-      const value = c.req.header(name);
-      if (value === undefined || value === '') continue;
-      if (!USER_RE.test(value)) return null;
-      return { user: value, ip: clientIpFromProxy(address, c.req.header('x-forwarded-for'), trusted) };
-    }
-    return null;
+    // The gateway hook's rule (src/http/user-header.ts): the first configured header present decides.
+    const { user } = userFromHeaders((name) => c.req.header(name), userHeaders);
+    if (user === null) return null;
+    return { user, ip: clientIpFromProxy(address, c.req.header('x-forwarded-for'), trusted) };
   }
 
   /** The user's CSRF token: the cookie's when it was issued to this user, else a new one set as the cookie. */
@@ -205,9 +201,9 @@ export function portalRoutes({
         const v = body[name];
         return typeof v === 'string' && v.length <= max ? v : '';
       };
-      const state: FormState = { csrf: '', rd: rdParam(field('rd', MAX_RD_LENGTH)), challenge: challengeParam(field('challenge', 128)) };
+      const state: FormState = { csrf: '', rd: rdParam(field('rd', PAGE_FIELD_MAX.rd)), challenge: challengeParam(field('challenge', PAGE_FIELD_MAX.challenge)) };
       // Both CSRF layers before anything is verified: a forged post must not consume a code or count a failure.
-      if ((await crossOrigin(c)) || !csrfTokensMatch(keyring, who.user, getCookie(c, CSRF_COOKIE), field('csrf', 256) || undefined)) {
+      if ((await crossOrigin(c)) || !csrfTokensMatch(keyring, who.user, getCookie(c, CSRF_COOKIE), field('csrf', PAGE_FIELD_MAX.csrf) || undefined)) {
         return render(
           c,
           <MessageView
@@ -218,9 +214,9 @@ export function portalRoutes({
           403,
         );
       }
-      state.csrf = field('csrf', 256);
-      const code = field('code', 256).trim();
-      const action = field('action', 16);
+      state.csrf = field('csrf', PAGE_FIELD_MAX.csrf);
+      const code = field('code', PAGE_FIELD_MAX.code).trim();
+      const action = field('action', PAGE_FIELD_MAX.action);
       if (action !== 'verify' && action !== 'confirm') {
         return render(c, <MessageView title="Unknown action" message="This form cannot be handled." link={{ href: restartHref(state), text: 'Back to the sign-in page' }} />, 400);
       }

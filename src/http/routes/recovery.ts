@@ -2,7 +2,7 @@
 import { Hono } from 'hono';
 import type { FactorService } from '../../factors/service.js';
 import { requireScope, type ApiKeyring, type AuthVariables } from '../auth.js';
-import { readJson } from '../body.js';
+import { readEmptyBody, readJson } from '../body.js';
 import { failureResponse } from '../outcome.js';
 import { validParams } from '../params.js';
 import { recoveryJson } from './users.js';
@@ -20,6 +20,7 @@ export function recoveryRoutes(factors: FactorService, keys: ApiKeyring) {
       return r.ok ? c.json(recoveryJson(r.recovery)) : failureResponse(c, r);
     })
     .post('/v1/admin/users/:id/unlock', admin, validParams('unlockUser'), async (c) => {
+      await readEmptyBody(c, 'unlock-request');
       const cleared = await factors.unlock(c.req.param('id'), `api-key:${c.get('apiKeyId')}`);
       return c.json({ unlocked: true, cleared });
     })
