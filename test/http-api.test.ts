@@ -2,7 +2,8 @@
 // scopes, and metrics moving. Responses are checked against their schemas in the OpenAPI document.
 import * as OTPAuth from 'otpauth';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ROUTES } from '../src/http/route-table.js';
+import { buildOpenApi } from '../src/http/openapi.js';
+import { honoPath, ROUTES } from '../src/http/route-table.js';
 import { validator } from '../src/schemas.js';
 import { call, KEYS, startService, type TestService } from './helpers/app.js';
 
@@ -61,6 +62,21 @@ describe('API keys and scopes', () => {
       const res = await s.app.request(path, { method: r.method.toUpperCase(), body: r.method === 'get' ? undefined : '{}', headers: { 'content-type': 'application/json' } });
       expect(res.status, `${r.method} ${r.path}`).toBe(401);
     }
+  });
+
+  it('the API document lists every route the app serves, the MFA page included, and nothing else', () => {
+    const served = new Set<string>();
+    for (const { method, path } of s.app.routes) {
+      // ALL entries are middleware, except the gateway hooks: they take any method and are documented as GET
+      // (ext-authz with its path appended as {path}).
+      if (method === 'ALL' && !path.startsWith('/v1/authz/')) continue;
+      served.add(method === 'ALL' ? `get ${path.replace(/\/\*$/, '/:path')}` : `${method.toLowerCase()} ${path}`);
+    }
+    const documented = Object.entries(buildOpenApi().paths as Record<string, Record<string, unknown>>).flatMap(([path, item]) =>
+      Object.keys(item).map((method) => `${method} ${honoPath(path)}`),
+    );
+    expect([...served].sort()).toEqual(documented.sort());
+    expect(documented).toEqual(expect.arrayContaining(['get /mfa', 'post /mfa']));
   });
 
   it('serves health, metrics and the API document without a key', async () => {
@@ -175,6 +191,37 @@ describe('users, devices, recovery, admin', () => {
     await json(await call(s, 'POST', '/v1/mfa/totp/enroll', { user_id: 'bob' }), 403);
     await json(await call(s, 'POST', '/v1/admin/users/bob/approve-enrollment', { approved_by: 'helpdesk' }, KEYS.admin), 200, 'approve-enrollment-response');
     await json(await call(s, 'POST', '/v1/mfa/totp/enroll', { user_id: 'bob' }), 200, 'enroll-response');
+  });
+});
+
+describe('POST /v1/admin/users/{id}/unlock takes no body', () => {
+  const unlock = (init: { body?: string; headers?: Record<string, string> } = {}) =>
+    s.app.request('/v1/admin/users/alice/unlock', { method: 'POST', ...init, headers: { authorization: `Bearer ${KEYS.admin}`, ...init.headers } });
+  const unlocked = () => s.audit.filter((e) => e.event === 'factor.unlocked').length;
+
+  it('accepts no body, an empty one whatever its type, and an empty JSON object', async () => {
+    await json(await unlock(), 200, 'unlock-response');
+    await json(await unlock({ body: '', headers: { 'content-type': 'application/json' } }), 200, 'unlock-response');
+    await json(await unlock({ body: '', headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 200, 'unlock-response');
+    await json(await unlock({ body: '{}', headers: { 'content-type': 'application/json' } }), 200, 'unlock-response');
+    await json(await unlock({ body: ' { } ', headers: { 'content-type': 'application/json; charset=utf-8' } }), 200, 'unlock-response');
+    expect(unlocked()).toBe(5);
+  });
+
+  it('refuses any other body with the error envelope, and unlocks nothing', async () => {
+    const ct = { 'content-type': 'application/json' };
+    const field = await json(await unlock({ body: '{"factor":"totp"}', headers: ct }), 400);
+    expect(field).toMatchObject({ error: 'validation_failed', details: [{ path: '/factor' }] });
+    expect(await json(await unlock({ body: '[]', headers: ct }), 400)).toMatchObject({ error: 'validation_failed' });
+    expect(await json(await unlock({ body: 'null', headers: ct }), 400)).toMatchObject({ error: 'validation_failed' });
+    expect(await json(await unlock({ body: '{', headers: ct }), 400)).toMatchObject({ error: 'malformed_json' });
+    expect(await json(await unlock({ body: ' ', headers: ct }), 400)).toMatchObject({ error: 'malformed_json' });
+    expect(await json(await unlock({ body: 'factor=totp', headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 415)).toMatchObject({
+      error: 'unsupported_media_type',
+    });
+    expect(await json(await unlock({ body: '{}' }), 415)).toMatchObject({ error: 'unsupported_media_type' });
+    expect(await json(await unlock({ body: `{"pad":"${'x'.repeat(17_000)}"}`, headers: ct }), 413)).toMatchObject({ error: 'payload_too_large' });
+    expect(unlocked()).toBe(0);
   });
 });
 

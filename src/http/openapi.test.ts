@@ -16,7 +16,7 @@ import { loadPolicy } from '../policy/index.js';
 import { SCHEMA_DIR, validator } from '../schemas.js';
 import { openSqliteStore } from '../store/index.js';
 import { buildOpenApi, rewriteRef } from './openapi.js';
-import { FACTOR_EXCEPTION_CODES, HttpErrorCode, ROUTES, STATUS_BY_ERROR, honoPath, statusOf } from './route-table.js';
+import { FACTOR_EXCEPTION_CODES, HttpErrorCode, PAGES, ROUTES, STATUS_BY_ERROR, honoPath, statusOf } from './route-table.js';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type Doc = { [key: string]: any };
@@ -25,6 +25,8 @@ const doc = buildOpenApi({ version: '1.2.3' }) as Doc;
 const DOC_ID = 'urn:mfa-gate:test:openapi';
 const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
 const NOT_API_SCHEMAS = ['policy', 'policy-test', 'eval-context', 'user-state'];
+/** The JSON API and the HTML pages: everything the document describes. */
+const ALL_ROUTES = [...ROUTES, ...PAGES];
 
 /** An ajv holding the document (as the one schema `DOC_ID`), so component schemas compile with their refs. */
 function documentAjv(): Ajv2020 {
@@ -88,6 +90,7 @@ const REQUEST_SAMPLES: Record<string, Record<string, unknown>[]> = {
   'recovery-request': [{ user_id: 'alice', verified_by: 'admin-bob', verification: 'passport checked in person' }],
   'recovery-cancel-request': [{ code: '123456' }, { code: 'abcd efgh jkmn', ip: '10.0.0.1' }],
   'approve-enrollment-request': [{ approved_by: 'admin-bob' }],
+  'unlock-request': [{}],
 };
 
 /** Bodies each request schema must refuse (besides an unknown key), with the path at fault. */
@@ -144,19 +147,21 @@ describe('the OpenAPI document', () => {
         documented.push(`${key} ${path}`);
       }
     }
-    const routes = ROUTES.map((r) => `${r.method} ${r.path}`);
+    const routes = ALL_ROUTES.map((r) => `${r.method} ${r.path}`);
     expect(new Set(routes).size).toBe(routes.length);
     expect(documented.sort()).toEqual([...routes].sort());
-    const ids = ROUTES.map((r) => r.id);
+    // The MFA page too, not only the API (test/http-api.test.ts checks the list against what the app serves).
+    expect(documented).toEqual(expect.arrayContaining(['get /mfa', 'post /mfa', 'get /mfa/style.css']));
+    const ids = ALL_ROUTES.map((r) => r.id);
     expect(new Set(ids).size).toBe(ids.length);
-    for (const r of ROUTES) expect(doc.paths[r.path][r.method].operationId).toBe(r.id);
+    for (const r of ALL_ROUTES) expect(doc.paths[r.path][r.method].operationId).toBe(r.id);
   });
 
   it('describes each operation: tags, security and scope, body, parameters, responses', () => {
     const tagNames = (doc.tags as { name: string }[]).map((t) => t.name);
-    expect(tagNames.sort()).toEqual(['admin', 'decide', 'gateway', 'health', 'mfa', 'recovery', 'users']);
+    expect(tagNames.sort()).toEqual(['admin', 'decide', 'gateway', 'health', 'mfa', 'portal', 'recovery', 'users']);
     expect(doc.components.securitySchemes.bearerAuth).toMatchObject({ type: 'http', scheme: 'bearer' });
-    for (const r of ROUTES) {
+    for (const r of ALL_ROUTES) {
       const op = doc.paths[r.path][r.method];
       expect(op.tags).toEqual([r.tag]);
       if (r.scope) {
@@ -168,20 +173,32 @@ describe('the OpenAPI document', () => {
         expect(op.security).toEqual([]);
         expect(op['x-required-scope']).toBeUndefined();
       }
-      if (r.request) {
-        expect(op.requestBody).toEqual({ required: true, content: { 'application/json': { schema: { $ref: `#/components/schemas/${r.request}` } } } });
+      if (r.request || r.emptyBody) {
+        expect(op.requestBody).toMatchObject({
+          required: r.emptyBody === undefined,
+          content: { 'application/json': { schema: { $ref: `#/components/schemas/${r.request ?? r.emptyBody}` } } },
+        });
+        expect(Object.keys(op.requestBody.content)).toEqual(['application/json']);
         expect(Object.keys(op.responses)).toEqual(expect.arrayContaining(['400', '413', '415']));
+      } else if (r.form) {
+        expect(Object.keys(op.requestBody.content)).toEqual(['application/x-www-form-urlencoded']);
       } else {
         expect(op.requestBody).toBeUndefined();
       }
       const pathParams = [...r.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
-      expect((op.parameters ?? []).map((p: { name: string; in: string; required: boolean }) => [p.name, p.in, p.required])).toEqual(
-        pathParams.map((n) => [n, 'path', true]),
-      );
+      expect((op.parameters ?? []).map((p: { name: string; in: string; required: boolean }) => [p.name, p.in, p.required])).toEqual([
+        ...pathParams.map((n) => [n, 'path', true]),
+        ...(r.query ?? []).map((q) => [q.name, 'query', q.required === true]),
+      ]);
       expect(Object.keys(op.responses).map(Number).sort((a, b) => a - b)).toEqual([r.status, ...r.errors.map((e) => e.status)].sort((a, b) => a - b));
       for (const e of r.errors) {
-        if (e.plain) {
-          expect(Object.keys(op.responses[String(e.status)].content)).toEqual(['text/plain']);
+        if (e.location) {
+          expect(op.responses[String(e.status)].content).toBeUndefined();
+          expect(op.responses[String(e.status)].headers.Location).toBeDefined();
+          continue;
+        }
+        if (e.plain || e.html) {
+          expect(Object.keys(op.responses[String(e.status)].content)).toEqual([e.plain ? 'text/plain' : 'text/html']);
           continue;
         }
         const content = op.responses[String(e.status)].content['application/json'];
@@ -199,6 +216,46 @@ describe('the OpenAPI document', () => {
     expect(doc.paths['/v1/authz/forward-auth'].get.responses['200'].content).toBeUndefined();
     expect(Object.keys(doc.paths['/v1/authz/forward-auth'].get.responses)).toEqual(['200', '302', '401', '403']);
     expect(doc.paths['/readyz'].get.responses['503'].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/ready-response' });
+  });
+
+  it('says POST /v1/admin/users/{id}/unlock takes no body: optional, and only an empty object', () => {
+    const body = doc.paths['/v1/admin/users/{id}/unlock'].post.requestBody;
+    expect(body.required).toBe(false);
+    expect(body.description).toMatch(/^No body: leave it out/);
+    expect(doc.components.schemas['unlock-request']).toMatchObject({ type: 'object', additionalProperties: false, properties: {} });
+    expect(docValidator('unlock-request')({})).toBe(true);
+    for (const bad of [{ factor: 'totp' }, [], null, '']) expect(docValidator('unlock-request')(bad), JSON.stringify(bad)).toBe(false);
+  });
+
+  it('describes the MFA page: HTML, its query, its form, the 303 with Location', () => {
+    const get = doc.paths['/mfa'].get;
+    expect(get.tags).toEqual(['portal']);
+    expect(get.security).toEqual([]);
+    expect(Object.keys(get.responses['200'].content)).toEqual(['text/html']);
+    expect(get.responses['200'].headers['Set-Cookie']).toBeDefined();
+    expect(get.parameters.map((p: { name: string; in: string }) => `${p.in}:${p.name}`)).toEqual(['query:rd', 'query:challenge']);
+    expect(Object.keys(get.responses)).toEqual(['200', '400', '401', '403', '500']);
+    expect(Object.keys(get.responses['401'].content)).toEqual(['text/html']);
+
+    const post = doc.paths['/mfa'].post;
+    expect(post.requestBody.required).toBe(true);
+    const form = post.requestBody.content['application/x-www-form-urlencoded'].schema;
+    expect(Object.keys(form.properties)).toEqual(['action', 'code', 'csrf', 'rd', 'challenge']);
+    expect(form.required).toEqual(['action', 'code', 'csrf']);
+    expect(form.properties.action.enum).toEqual(['verify', 'confirm']);
+    for (const field of Object.values(form.properties as Record<string, { type: string; maxLength: number }>)) {
+      expect(field.type).toBe('string');
+      expect(field.maxLength).toBeGreaterThan(0);
+    }
+    expect(Object.keys(post.responses)).toEqual(['200', '303', '400', '401', '403', '409', '413', '423', '429', '500']);
+    expect(Object.keys(post.responses['200'].content)).toEqual(['text/html']);
+    expect(post.responses['303'].content).toBeUndefined();
+    expect(post.responses['303'].headers.Location.schema).toEqual({ type: 'string', format: 'uri-reference' });
+    expect(post.responses['303'].headers['Set-Cookie']).toBeDefined();
+    expect(post.responses['429'].headers['Retry-After']).toBeDefined();
+    // An unexpected failure answers the JSON envelope, as everywhere (the app's error handler).
+    expect(post.responses['500'].content['application/json'].schema.$ref).toBe('#/components/schemas/error');
+    expect(Object.keys(doc.paths['/mfa/style.css'].get.responses['200'].content)).toEqual(['text/css']);
   });
 
   it('every $ref resolves inside the document', () => {
@@ -237,7 +294,7 @@ describe('the OpenAPI document', () => {
 });
 
 describe('request schemas in the document', () => {
-  const requests = [...new Set(ROUTES.flatMap((r) => (r.request ? [r.request] : [])))];
+  const requests = [...new Set(ROUTES.flatMap((r) => [r.request, r.emptyBody].filter((x) => x !== undefined)))];
 
   it('has a sample for every request schema', () => {
     expect(Object.keys(REQUEST_SAMPLES).sort()).toEqual([...requests].sort());
@@ -352,9 +409,9 @@ describe('response schemas in the document', () => {
 
   it("narrow each error response to the codes of its status on that route", () => {
     const pointer = (s: string) => s.replace(/~/g, '~0').replace(/\//g, '~1');
-    for (const r of ROUTES) {
+    for (const r of ALL_ROUTES) {
       for (const e of r.errors) {
-        if (e.response || e.plain) continue;
+        if (e.response || e.plain || e.html || e.location) continue;
         const v = ajv.compile({
           $ref: `${DOC_ID}#/paths/${pointer(r.path)}/${r.method}/responses/${e.status}/content/${pointer('application/json')}/schema`,
         });
@@ -406,7 +463,7 @@ describe('STATUS_BY_ERROR', () => {
   it('holds every code the routes document, at the documented status, and only known codes', () => {
     const known = new Set<string>([...Object.values(ErrorCode), ...Object.values(FactorErrorCode), ...Object.values(HttpErrorCode)]);
     for (const code of Object.keys(STATUS_BY_ERROR)) expect(known.has(code), code).toBe(true);
-    for (const r of ROUTES) {
+    for (const r of ALL_ROUTES) {
       for (const e of r.errors) for (const code of e.codes) expect(STATUS_BY_ERROR[code], `${r.id} ${code}`).toBe(e.status);
     }
     expect(statusOf('__proto__')).toBe(500);

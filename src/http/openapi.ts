@@ -94,6 +94,7 @@ function referencedSchemas(): Map<string, JsonObject> {
   const roots = new Set<string>(['error']);
   for (const r of [...ROUTES, ...PAGES]) {
     if (r.request) roots.add(r.request);
+    if (r.emptyBody) roots.add(r.emptyBody);
     if (r.response) roots.add(r.response);
     for (const err of r.errors) if (err.response) roots.add(err.response);
     for (const p of r.params ?? []) {
@@ -136,7 +137,9 @@ const WWW_AUTHENTICATE: JsonObject = {
 function errorResponse(err: RouteError): JsonObject {
   const codes = err.codes.map((c) => `\`${c}\``).join(', ');
   const response: JsonObject = { description: codes ? `${codes}: ${err.description}.` : `${err.description}.` };
-  if (err.plain) {
+  if (err.location) {
+    // A redirect: no body.
+  } else if (err.plain) {
     response.content = text('text/plain');
   } else if (err.html) {
     response.content = text('text/html');
@@ -209,11 +212,14 @@ function operation(r: Route): JsonObject {
     ...(r.query ?? []).map((q) => ({ name: q.name, in: 'query', required: q.required === true, description: q.description, schema: fieldSchema(q) })),
   ];
   if (parameters.length > 0) op.parameters = parameters;
-  if (r.request && r.form) throw new Error(`route ${r.id}: a JSON body or a form, not both`);
-  if (r.request) {
-    op.requestBody = r.bodyOptional
-      ? { required: false, description: 'None needed: leave the body out, or send an empty object. Any other body is refused.', content: jsonContent(ref(r.request)) }
-      : { required: true, content: jsonContent(ref(r.request)) };
+  if ([r.request, r.emptyBody, r.form].filter(Boolean).length > 1) throw new Error(`route ${r.id}: one of request, emptyBody or form`);
+  if (r.request) op.requestBody = { required: true, content: jsonContent(ref(r.request)) };
+  if (r.emptyBody) {
+    op.requestBody = {
+      required: false,
+      description: 'No body: leave it out (an empty JSON object is accepted too). Any other body is refused.',
+      content: jsonContent(ref(r.emptyBody)),
+    };
   }
   if (r.form) op.requestBody = formBody(r.form);
   const responses: JsonObject = { [String(r.status)]: successResponse(r) };

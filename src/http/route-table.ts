@@ -64,7 +64,7 @@ export interface RouteError {
   plain?: boolean;
   /** An HTML page instead of the JSON envelope (the MFA page answers browsers). */
   html?: boolean;
-  /** The answer carries a Location header (a redirect). */
+  /** The answer carries a Location header and no body (a redirect). */
   location?: boolean;
   /** The answer may set cookies (described here). */
   setCookie?: string;
@@ -100,8 +100,9 @@ export interface Route {
   tag: RouteTag;
   /** The JSON body's schema: schemas/<request>.schema.json. */
   request?: string;
-  /** The body may be left out entirely (a route that takes none but accepts `{}`); default: the body is required. */
-  bodyOptional?: boolean;
+  /** A route that takes no body (so no `request`): none is needed, and one is refused unless it is an empty JSON
+   * object, checked against schemas/<emptyBody>.schema.json (closed, no properties) for the usual 4xx answers. */
+  emptyBody?: string;
   /** Query parameters (HTML pages only; the API takes none). */
   query?: PageField[];
   /** An application/x-www-form-urlencoded body instead of JSON (the MFA page's form). */
@@ -348,8 +349,7 @@ export const ROUTES: readonly Route[] = [
       '(or an empty JSON object `{}`); any other body is refused with 400 or 415, never ignored.',
     scope: 'admin',
     tag: 'admin',
-    request: 'unlock-request',
-    bodyOptional: true,
+    emptyBody: 'unlock-request',
     response: 'unlock-response',
     status: 200,
     params: [USER_ID],
@@ -474,7 +474,7 @@ export const PAGE_CHALLENGE_PATTERN = `^[A-Za-z0-9_-]{0,${PAGE_FIELD_MAX.challen
 
 const html = (status: number, description: string, extra: Partial<RouteError> = {}): RouteError => ({ status, codes: [], html: true, description, ...extra });
 const PAGE_USER =
-  ' No API key: the user is whoever the authenticating proxy in front names in Remote-User (or X-Forwarded-User, or the ' +
+  ' The user is whoever the authenticating proxy in front names in Remote-User (or X-Forwarded-User, or the ' +
   'configured user headers: the first one present decides, and an empty one means nobody), believed only from a trusted proxy.';
 const NOT_SIGNED_IN = html(401, 'not signed in: the request did not come from a trusted proxy, or it names no user');
 const RD: PageField = {
@@ -508,7 +508,7 @@ export const PAGES: readonly Route[] = [
     query: [RD, CHALLENGE],
     response: null,
     contentType: 'text/html',
-    setCookie: 'the CSRF cookie (mfa_gate_csrf) the form is checked against',
+    setCookie: 'the CSRF cookie (mfa_gate_csrf) the form is checked against, when the browser has none for this user',
     status: 200,
     errors: errorsOf(
       html(400, 'the enrollment failed: the user id cannot go into an otpauth:// URI'),
@@ -541,7 +541,7 @@ export const PAGES: readonly Route[] = [
     setCookie: SESSION_COOKIE_NOTE,
     status: 200,
     errors: errorsOf(
-      html(303, 'signed in: Location is `rd`', { location: true, setCookie: SESSION_COOKIE_NOTE }),
+      { status: 303, codes: [], location: true, setCookie: SESSION_COOKIE_NOTE, description: 'signed in: Location is `rd`, when it is allowed' },
       html(400, 'an unknown action or an empty code (nothing was checked)'),
       NOT_SIGNED_IN,
       html(401, 'the code is wrong, replayed or already used (the page says how many attempts are left)'),

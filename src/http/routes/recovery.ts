@@ -5,10 +5,12 @@ import { requireScope, type ApiKeyring, type AuthVariables } from '../auth.js';
 import { readEmptyBody, readJson } from '../body.js';
 import { failureResponse } from '../outcome.js';
 import { validParams } from '../params.js';
+import { route } from '../route-table.js';
 import { recoveryJson } from './users.js';
 
 export function recoveryRoutes(factors: FactorService, keys: ApiKeyring) {
   const admin = requireScope(keys, 'admin');
+  const unlockBody = route('unlockUser').emptyBody!;
   return new Hono<{ Variables: AuthVariables }>()
     .post('/v1/recovery', admin, async (c) => {
       const r = await factors.openRecovery(await readJson<{ user_id: string; verified_by: string; verification: string }>(c, 'recovery-request'));
@@ -20,7 +22,7 @@ export function recoveryRoutes(factors: FactorService, keys: ApiKeyring) {
       return r.ok ? c.json(recoveryJson(r.recovery)) : failureResponse(c, r);
     })
     .post('/v1/admin/users/:id/unlock', admin, validParams('unlockUser'), async (c) => {
-      await readEmptyBody(c, 'unlock-request');
+      await readEmptyBody(c, unlockBody);
       const cleared = await factors.unlock(c.req.param('id'), `api-key:${c.get('apiKeyId')}`);
       return c.json({ unlocked: true, cleared });
     })
