@@ -2,7 +2,13 @@
 // verifications run against it, then restarted on the same data directory. Every request that had received a
 // success must be reflected in the store, and the database must pass PRAGMA integrity_check.
 //
-// What a success proves (and what is checked after the crash):
+// The crash point comes from inside a response once 500 requests have succeeded (of ~1,000 planned, 32 in
+// flight): SIGSTOP freezes the process there, the client drains the answers it had already written, then
+// SIGKILL. Nothing runs in between, so the files are as a SIGKILL at the freeze leaves them; the pause only
+// makes it certain that every worker is waiting on a request the process never answers.
+//
+// What a success proves (and what is checked after the crash, in the file and through the restarted server):
+//   enroll 200             the pending enrollment is stored (or a confirmation took it)
 //   confirm 200            the user is enrolled: active TOTP, no pending enrollment, the 10 backup codes stored
 //   TOTP verify 200        the accepted step is stored (a replay of that code stays rejected)
 //   decide 200             the challenge it returned exists
@@ -19,10 +25,12 @@ import { Secret, TOTP } from 'otpauth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_KEY, waitFor } from './helpers/serve.js';
 
-/** Users driven through the whole flow; 7 requests each: ~1,000 requests planned in all. */
-const USERS = 144;
-const CONCURRENCY = Number(process.env.CRASH_C ?? 32);
-/** SIGKILL once this many requests have succeeded: about half the planned load. */
+/** Users driven through the whole flow: 4 requests plus 1..4 backup codes each, 1,006 requests planned in all. */
+const USERS = 155;
+const codesToUse = (i: number) => 1 + (i % 4);
+const PLANNED = Array.from({ length: USERS }, (_, i) => 4 + codesToUse(i)).reduce((a, b) => a + b, 0);
+const CONCURRENCY = 32;
+/** The crash comes once this many requests have succeeded: about half the planned load. */
 const KILL_AFTER_SUCCESSES = 500;
 const BACKUP_CODES = 10; // policies/default.yaml recovery.backup_codes
 /** A fixed key (base64, 32 bytes) so the restarted process decrypts the TOTP secrets the first one stored. */
@@ -82,6 +90,8 @@ type Outcome = 'yes' | 'unknown' | 'no';
 interface UserRecord {
   id: string;
   device: string;
+  /** How many backup codes the flow verifies (1..4: flows of different lengths keep the workers out of step). */
+  uses: number;
   enroll: Outcome;
   secret?: string;
   confirm: Outcome;
@@ -100,6 +110,7 @@ interface UserRecord {
 const users: UserRecord[] = Array.from({ length: USERS }, (_, i) => ({
   id: `crash-user-${String(i).padStart(4, '0')}`,
   device: `crash-device-${i}`,
+  uses: codesToUse(i),
   enroll: 'no',
   confirm: 'no',
   codes: [],
@@ -110,18 +121,29 @@ const users: UserRecord[] = Array.from({ length: USERS }, (_, i) => ({
   unknownCodes: [],
 }));
 
+/** A request's kind, for the report of what was in flight. */
+const kind = (path: string, body: unknown) =>
+  path === '/v1/mfa/verify' ? (/^\d{6}$/.test((body as { code: string }).code) ? 'verify-totp' : 'verify-backup') : path.slice(path.lastIndexOf('/') + 1);
+
 const load = {
   sent: 0,
   successes: 0,
   inFlight: 0,
-  killed: false,
-  /** Requests in flight the moment SIGKILL was sent, and successes counted by then. */
-  inFlightAtKill: 0,
-  successesAtKill: 0,
-  /** Of the requests in flight at the kill: answered 200 anyway (written before the process died) / no answer. */
+  inFlightByKind: new Map<string, number>(),
+  lastAnswerAt: 0,
+  /** SIGSTOP sent (the crash point: the process runs no further instruction), and what the client saw then. */
+  frozen: false,
+  successesAtFreeze: 0,
+  inFlightAtFreeze: {} as Record<string, number>,
+  /** Answers that arrive after the freeze: written by the process before it stopped. */
   lateSuccesses: 0,
+  /** Requests sent to the frozen process: they cannot be answered. */
+  sentAfterFreeze: 0,
+  /** SIGKILL sent, and the requests then without an answer. */
+  killed: false,
+  inFlightAtKill: 0,
   unknown: 0,
-  /** Any answer that was not a 200: the workload is built so that none happens. */
+  /** Any answer that was not a 200, any failure before the kill: the workload is built so that none happens. */
   unexpected: [] as string[],
   startedAt: 0,
   killedAt: 0,
@@ -134,45 +156,55 @@ class Stopped extends Error {}
 /** One API request of the load. Resolves with the JSON of a 200; throws Stopped for a request never sent or never answered. */
 async function call<T>(path: string, body: unknown): Promise<T> {
   if (load.killed) throw new Stopped('not sent: the server was killed');
+  const k = kind(path, body);
   load.sent++;
+  if (load.frozen) load.sentAfterFreeze++;
   load.inFlight++;
-  let status: number;
+  load.inFlightByKind.set(k, (load.inFlightByKind.get(k) ?? 0) + 1);
+  let status = 0;
   let json: unknown;
+  let failure: Error | undefined;
   try {
     const res = await fetch(`${first.base}${path}`, {
       method: 'POST',
       headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
       body: JSON.stringify(body),
-      signal: AbortSignal.timeout(20_000),
+      signal: AbortSignal.timeout(30_000),
     });
     status = res.status;
     json = await res.json();
   } catch (err) {
-    load.inFlight--;
-    load.unknown++;
-    if (!load.killed) load.unexpected.push(`${path} failed before the kill: ${(err as Error).message}`);
-    throw new Stopped(`no answer: ${(err as Error).message}`);
+    failure = err as Error;
   }
   load.inFlight--;
+  load.inFlightByKind.set(k, load.inFlightByKind.get(k)! - 1);
+  if (failure !== undefined) {
+    load.unknown++;
+    if (!load.killed) load.unexpected.push(`${path} failed before the kill: ${failure.message}`);
+    throw new Stopped(`no answer: ${failure.message}`);
+  }
+  load.lastAnswerAt = Date.now();
   if (status !== 200) {
     load.unexpected.push(`${path} ${JSON.stringify(body)} → ${status} ${JSON.stringify(json)}`);
     throw new Error(`${path} answered ${status}`);
   }
   load.successes++;
-  // Answered after the kill: the process had served it and written the answer before it died.
-  if (load.killed) load.lateSuccesses++;
-  if (!load.killed && load.successes >= KILL_AFTER_SUCCESSES) {
-    // Synchronously, from inside a response: the other workers' requests are on the wire or being served.
-    load.killed = true;
-    load.killedAt = Date.now();
-    load.inFlightAtKill = load.inFlight;
-    load.successesAtKill = load.successes;
-    first.child.kill('SIGKILL');
+  if (load.frozen) load.lateSuccesses++;
+  if (!load.frozen && load.successes >= KILL_AFTER_SUCCESSES) {
+    // The crash point, chosen from inside a response while the other workers' requests are on the wire or
+    // being served. SIGSTOP, then SIGKILL once the client has drained what was already written: the process
+    // runs no instruction in between, so the files are exactly as a SIGKILL now would leave them, and every
+    // worker is then provably waiting on a request the dead process never answers.
+    load.frozen = true;
+    load.successesAtFreeze = load.successes;
+    load.inFlightAtFreeze = Object.fromEntries([...load.inFlightByKind].filter(([, n]) => n > 0));
+    load.lastAnswerAt = Date.now();
+    first.child.kill('SIGSTOP');
   }
   return json as T;
 }
 
-/** Runs `fn`, marking `set(outcome)`: 'unknown' while in flight, 'yes' once answered 200. */
+/** Runs `fn`, marking `set(outcome)`: 'unknown' while in flight, 'yes' once answered 200, 'no' if never sent. */
 async function step<T>(set: (o: Outcome) => void, fn: () => Promise<T>): Promise<T> {
   set('unknown');
   try {
@@ -180,13 +212,12 @@ async function step<T>(set: (o: Outcome) => void, fn: () => Promise<T>): Promise
     set('yes');
     return r;
   } catch (err) {
-    // Never sent (killed before): nothing happened.
     if (err instanceof Stopped && err.message.startsWith('not sent')) set('no');
     throw err;
   }
 }
 
-/** One user's whole flow: enroll, confirm, a TOTP verify, a decision and three backup codes (one completing its challenge). */
+/** One user's flow: enroll, confirm, a TOTP verify, a decision, then 1..4 backup codes (the first completing the challenge). */
 async function driveUser(u: UserRecord): Promise<void> {
   const enrolled = await step(
     (o) => (u.enroll = o),
@@ -208,6 +239,7 @@ async function driveUser(u: UserRecord): Promise<void> {
     () => call<{ factor: string }>('/v1/mfa/verify', { user_id: u.id, code: codeAt(u.secret!, confirmStep + 1) }),
   );
 
+  // An enrolled user on a new device: prompt_mfa with a challenge (written before the answer).
   const decision = await step(
     (o) => (u.decide = o),
     () => call<{ decision: string; challenge_id?: string }>('/v1/decide', { user: { id: u.id }, device_id: u.device }),
@@ -218,41 +250,65 @@ async function driveUser(u: UserRecord): Promise<void> {
   }
   u.challenge = decision.challenge_id;
 
-  for (let i = 0; i < 3; i++) {
+  for (let i = 0; i < u.uses; i++) {
     const code = u.codes[i]!;
     const body = i === 0 ? { user_id: u.id, code, challenge_id: u.challenge } : { user_id: u.id, code };
     u.unknownCodes.push(code);
+    if (i === 0) u.challengeVerify = 'unknown';
+    let r: { factor: string; challenge_completed: boolean; backup_codes_remaining: number };
     try {
-      const r = await call<{ factor: string; challenge_completed: boolean; backup_codes_remaining: number }>('/v1/mfa/verify', body);
-      if (i === 0) u.challengeVerify = 'yes';
-      if (r.factor !== 'backup_code' || r.challenge_completed !== (i === 0) || r.backup_codes_remaining !== BACKUP_CODES - 1 - i) {
-        load.unexpected.push(`verify ${i} for ${u.id}: ${JSON.stringify(r)}`);
-      }
+      r = await call('/v1/mfa/verify', body);
     } catch (err) {
-      if (err instanceof Stopped && err.message.startsWith('not sent')) u.unknownCodes.pop();
-      else if (i === 0) u.challengeVerify = 'unknown';
+      if (err instanceof Stopped && err.message.startsWith('not sent')) {
+        u.unknownCodes.pop();
+        if (i === 0) u.challengeVerify = 'no';
+      }
       throw err;
     }
     u.unknownCodes.pop();
     u.consumed.push(code);
+    if (i === 0) u.challengeVerify = 'yes';
+    if (r.factor !== 'backup_code' || r.challenge_completed !== (i === 0) || r.backup_codes_remaining !== BACKUP_CODES - 1 - i) {
+      load.unexpected.push(`verify ${i} for ${u.id}: ${JSON.stringify(r)}`);
+    }
   }
 }
 
 async function runLoad(): Promise<void> {
   let next = 0;
+  let running = CONCURRENCY;
   const worker = async () => {
-    while (!load.killed && next < users.length) {
-      const u = users[next++]!;
-      try {
-        await driveUser(u);
-      } catch (err) {
-        if (!(err instanceof Stopped)) throw err;
+    try {
+      while (!load.killed && next < users.length) {
+        try {
+          await driveUser(users[next++]!);
+        } catch (err) {
+          if (!(err instanceof Stopped)) throw err;
+        }
       }
+    } finally {
+      running--;
     }
   };
+  const killer = async () => {
+    await waitFor('the crash point', () => (load.frozen || running === 0 ? true : undefined), 30_000);
+    if (!load.frozen) return;
+    // Answers the process wrote before it stopped still arrive: wait until none has for a while. The
+    // setImmediate lets I/O already pending run first (a timer can fire before it after a stall).
+    for (;;) {
+      await waitFor('the answers written before the freeze', () => (Date.now() - load.lastAnswerAt >= 500 ? true : undefined), 10_000);
+      const seen = load.lastAnswerAt;
+      await new Promise<void>((r) => setImmediate(r));
+      if (load.lastAnswerAt === seen) break;
+    }
+    load.killed = true;
+    load.killedAt = Date.now();
+    load.inFlightAtKill = load.inFlight;
+    first.child.kill('SIGKILL');
+  };
   load.startedAt = Date.now();
-  const results = await Promise.allSettled(Array.from({ length: CONCURRENCY }, worker));
-  for (const r of results) if (r.status === 'rejected') load.unexpected.push(`worker: ${(r.reason as Error).message}`);
+  const results = await Promise.allSettled([killer(), ...Array.from({ length: CONCURRENCY }, worker)]);
+  for (const r of results) if (r.status === 'rejected') load.unexpected.push(`load: ${(r.reason as Error).message}`);
 }
 
 // --- the run: load, SIGKILL, then the checks below ---
@@ -265,6 +321,12 @@ const acked = {
   totp: () => users.filter((u) => u.totp === 'yes'),
   challenges: () => users.filter((u) => u.challengeVerify === 'yes'),
   codes: () => users.reduce((n, u) => n + u.consumed.length, 0),
+  /** Every 200 of the load, by what it proves: each is checked below. */
+  all: () =>
+    users.reduce(
+      (n, u) => n + [u.enroll, u.confirm, u.totp, u.decide].filter((o) => o === 'yes').length + u.consumed.length,
+      0,
+    ),
 };
 
 beforeAll(async () => {
@@ -280,35 +342,45 @@ afterAll(async () => {
 });
 
 describe('SIGKILL of mfa-gate serve under load (SQLite)', () => {
-  it('killed the server mid-load: successes recorded and requests still in flight', () => {
-    const summary = {
-      sent: load.sent,
-      successes: load.successes,
-      successesAtKill: load.successesAtKill,
-      inFlightAtKill: load.inFlightAtKill,
-      lateSuccesses: load.lateSuccesses,
-      unknown: load.unknown,
-      loadMs: load.killedAt - load.startedAt,
-      enrolled: acked.enrolled().length,
-      totpVerified: acked.totp().length,
-      challengesCompleted: acked.challenges().length,
-      backupCodesConsumed: acked.codes(),
-    };
-    console.log('crash-sqlite load:', JSON.stringify(summary));
-    expect(load.unexpected).toEqual([]);
-    expect(killedExit).toEqual({ code: null, signal: 'SIGKILL' });
+  it('killed the server mid-load: hundreds of successes acknowledged, every worker waiting on a request', () => {
+    console.log(
+      'crash-sqlite load:',
+      JSON.stringify({
+        planned: PLANNED,
+        sent: load.sent,
+        successes: load.successes,
+        successesAtFreeze: load.successesAtFreeze,
+        inFlightAtFreeze: load.inFlightAtFreeze,
+        lateSuccesses: load.lateSuccesses,
+        sentAfterFreeze: load.sentAfterFreeze,
+        inFlightAtKill: load.inFlightAtKill,
+        unknown: load.unknown,
+        loadMs: load.killedAt - load.startedAt,
+        enrolled: acked.enrolled().length,
+        totpVerified: acked.totp().length,
+        challengesCompleted: acked.challenges().length,
+        backupCodesConsumed: acked.codes(),
+      }),
+    );
+    expect(load.unexpected, first.output().slice(-4000)).toEqual([]);
     expect(load.killed).toBe(true);
-    expect(load.successesAtKill).toBe(KILL_AFTER_SUCCESSES);
-    // Not vacuous: the process died with requests on the wire, and had acknowledged hundreds of writes.
-    expect(load.inFlightAtKill).toBeGreaterThanOrEqual(CONCURRENCY / 4);
-    expect(load.unknown).toBeGreaterThan(0);
-    expect(load.successes).toBeGreaterThanOrEqual(KILL_AFTER_SUCCESSES);
-    // Not all planned work ran: the kill cut the load short.
-    expect(load.sent).toBeLessThan(USERS * 7);
-    expect(acked.enrolled().length).toBeGreaterThanOrEqual(50);
-    expect(acked.codes()).toBeGreaterThanOrEqual(100);
-    // Every request is accounted for: answered, or in flight when the process died.
+    expect(killedExit).toEqual({ code: null, signal: 'SIGKILL' });
+    expect(load.successesAtFreeze).toBe(KILL_AFTER_SUCCESSES);
+    // Not vacuous: requests were on the wire at the crash point, and at the kill every worker waited on one
+    // that never got an answer (those sent to the stopped process included).
+    expect(Object.values(load.inFlightAtFreeze).reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(CONCURRENCY / 2);
+    expect(load.inFlightAtKill).toBe(CONCURRENCY);
+    expect(load.unknown).toBe(load.inFlightAtKill);
+    // Every request is accounted for: answered 200, or without an answer when the process died.
     expect(load.successes + load.unknown).toBe(load.sent);
+    expect(acked.all()).toBe(load.successes);
+    // The kill cut the load short, after hundreds of acknowledged writes of every kind.
+    expect(load.sent).toBeLessThan(PLANNED);
+    expect(load.successes).toBeGreaterThanOrEqual(KILL_AFTER_SUCCESSES);
+    expect(acked.enrolled().length).toBeGreaterThanOrEqual(50);
+    expect(acked.totp().length).toBeGreaterThanOrEqual(50);
+    expect(acked.challenges().length).toBeGreaterThanOrEqual(50);
+    expect(acked.codes()).toBeGreaterThanOrEqual(100);
   });
 
   it('left a database that passes PRAGMA integrity_check and holds every acknowledged write', () => {
@@ -328,6 +400,8 @@ describe('SIGKILL of mfa-gate serve under load (SQLite)', () => {
         'SELECT last_mfa_at FROM known_devices WHERE user_id = ? AND device_key = ?',
       );
       const missing: string[] = [];
+      // Unanswered requests the crash still let commit (allowed either way; reported for the record).
+      const unanswered = { confirms: 0, confirmsApplied: 0, codes: 0, codesApplied: 0 };
       for (const u of users) {
         const row = user.get(u.id);
         const f = factor.get(u.id);
@@ -337,16 +411,24 @@ describe('SIGKILL of mfa-gate serve under load (SQLite)', () => {
           if (!f) missing.push(`${u.id}: acknowledged enrollment, no TOTP factor`);
           if (c.total !== BACKUP_CODES) missing.push(`${u.id}: acknowledged enrollment, ${c.total} backup codes`);
           if (pending.get(u.id) !== 0) missing.push(`${u.id}: acknowledged enrollment, still pending`);
+          unanswered.codes += u.unknownCodes.length;
+          unanswered.codesApplied += c.used - u.consumed.length;
           // Acknowledged consumptions are used; only those and the unanswered ones can be.
           if (c.used < u.consumed.length || c.used > u.consumed.length + u.unknownCodes.length) {
             missing.push(`${u.id}: ${c.used} codes used, acknowledged ${u.consumed.length}, unanswered ${u.unknownCodes.length}`);
           }
         } else {
+          // An acknowledged start of enrollment left its pending secret (unless a confirmation then took it).
+          if (u.enroll === 'yes' && pending.get(u.id) === 0 && row?.enrolled_at == null) missing.push(`${u.id}: acknowledged enrollment start, nothing pending`);
           // Unknown or never sent: all of the enrollment or none of it.
           const all = row?.enrolled_at != null && f !== undefined && c.total === BACKUP_CODES && c.used === 0;
           const none = (row?.enrolled_at ?? null) === null && f === undefined && c.total === 0;
           if (!(all || none)) missing.push(`${u.id}: half an enrollment: ${JSON.stringify({ row, f, c })}`);
           if (all && pending.get(u.id) !== 0) missing.push(`${u.id}: enrolled and still pending`);
+          if (u.confirm === 'unknown') {
+            unanswered.confirms++;
+            if (all) unanswered.confirmsApplied++;
+          }
         }
         if (u.totp === 'yes' && !(f && f.last_step !== null && f.last_step >= u.confirmStep! + 1)) {
           missing.push(`${u.id}: acknowledged TOTP verify at step ${u.confirmStep! + 1}, last_step ${f?.last_step}`);
@@ -357,6 +439,7 @@ describe('SIGKILL of mfa-gate serve under load (SQLite)', () => {
           if (!device.get(u.id, u.device)?.last_mfa_at) missing.push(`${u.id}: acknowledged MFA on ${u.device}, device unknown or without MFA time`);
         }
       }
+      console.log('crash-sqlite unanswered requests found applied:', JSON.stringify(unanswered));
       expect(missing).toEqual([]);
     } finally {
       db.close();
@@ -429,8 +512,6 @@ describe('SIGKILL of mfa-gate serve under load (SQLite)', () => {
     expect(failures).toEqual([]);
     expect(checkedUsers).toBe(acked.enrolled().length);
     expect(replayedCodes).toBe(acked.codes());
-    // The acknowledged successes checked, one by one: enrollments, TOTP steps, challenges and consumed codes.
-    expect(acked.enrolled().length + acked.totp().length + acked.challenges().length + acked.codes()).toBeGreaterThanOrEqual(300);
   });
 
   it('keeps a working schema: a new enrollment, confirmation and verification after the restart', async () => {
