@@ -8,12 +8,14 @@
 // serves. Also runnable alone: `node --import tsx bench/http.ts [--json]`.
 import { serve, type ServerType } from '@hono/node-server';
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createReadStream, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Hono } from 'hono';
+import pg from 'pg';
 import pino from 'pino';
 import type { ContextInput } from '../src/context.js';
 import { openServices } from '../src/cli/services.js';
@@ -28,7 +30,26 @@ import { preloadGeoData } from '../src/signals/index.js';
 import type { LoadSummary } from './http-load.js';
 import { IPS, UAS } from './mix.js';
 
+/** `POST /v1/decide` on the PostgreSQL store, against the same bare run (issue #6). */
+export interface PostgresBenchResult {
+  decide_rps: number;
+  /** decide_rps / the bare route's req/s; target >= 0.4. */
+  ratio: number;
+  p50_ms: number;
+  p99_ms: number;
+  p99_ratio: number;
+  decide_cpu_us_per_req: number;
+  decisions: Record<string, number>;
+  loadavg_1m: number;
+  decide: LoadSummary;
+}
+
 export interface HttpBenchOptions {
+  /**
+   * The PostgreSQL database for the second decide run (BENCH_DATABASE_URL, default the local `test` database);
+   * a fresh schema is created in it and dropped afterwards. null: no PostgreSQL run.
+   */
+  databaseUrl?: string | null;
   /** The measured run per server, seconds (BENCH_HTTP_SECONDS, default 10). */
   seconds?: number;
   /** The discarded warm-up run before it, seconds (BENCH_HTTP_WARMUP_SECONDS, default 2). */
@@ -65,9 +86,13 @@ export interface HttpBenchResult {
   decision_log_bytes: number;
   bare: LoadSummary;
   decide: LoadSummary;
+  /** The PostgreSQL run, or why there was none. */
+  postgres: PostgresBenchResult | { skipped: string };
 }
 
 export const RATIO_TARGET = 0.6;
+export const POSTGRES_RATIO_TARGET = 0.4;
+const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/test';
 export const RATIO_AIM = 0.8;
 export const P99_RATIO_TARGET = 1.5;
 
@@ -311,10 +336,48 @@ async function countLines(path: string): Promise<number> {
   return lines;
 }
 
+/** Whether PostgreSQL answers at `url` (the reason when it does not). */
+async function postgresReason(url: string): Promise<string | null> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return null;
+  } catch (err) {
+    return `PostgreSQL at ${url} does not answer: ${(err as Error).message}`;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+/** One decide run on a seeded service: listen, probe, load. */
+async function decideRun(service: Awaited<ReturnType<typeof realService>>, common: LoadOptions, servers: ServerType[]) {
+  await seedKnownUsers(service);
+  const real = await listen(service.app.fetch);
+  servers.push(real.server);
+  const probe = homeContext(1);
+  const realProbe = await fetch(`${real.url}/v1/decide`, { method: 'POST', headers: { ...common.headers, 'content-type': 'application/json' }, body: JSON.stringify(probe) });
+  const realBody = (await realProbe.json()) as { decision?: string };
+  if (realProbe.status !== 200 || typeof realBody.decision !== 'string') throw new Error(`decide probe: ${realProbe.status} ${JSON.stringify(realBody)}`);
+  const loadBefore = loadavg()[0] as number;
+  // The measured run's decisions: the counts when the child says its warm-up is over are subtracted.
+  let measuredFrom: Record<string, number> = {};
+  const run = await load(`${real.url}/v1/decide`, common, () => (measuredFrom = { ...service.decisions }));
+  assertClean('decide', 'warm-up', run.warmup);
+  assertClean('decide', 'measured', run.measured);
+  if (service.unexpected.length > 0) throw new Error(`HTTP bench: ${service.unexpected.length} unexpected errors in the service`);
+  const decisions: Record<string, number> = {};
+  for (const [k, v] of Object.entries(service.decisions)) decisions[k] = v - (measuredFrom[k] ?? 0);
+  return { run, decisions, loadBefore };
+}
+
+const round = (n: number, digits: number) => Math.round(n * 10 ** digits) / 10 ** digits;
+
 export async function runHttpBench({
   seconds = Number(process.env.BENCH_HTTP_SECONDS ?? 10),
   warmupSeconds = Number(process.env.BENCH_HTTP_WARMUP_SECONDS ?? 2),
   connections = 50,
+  databaseUrl = process.env.BENCH_DATABASE_URL ?? DEFAULT_DATABASE_URL,
   log = (line) => process.stderr.write(`${line}\n`),
 }: HttpBenchOptions = {}): Promise<HttpBenchResult> {
   const dir = mkdtempSync(join(tmpdir(), 'mfa-gate-bench-http-'));
@@ -322,51 +385,44 @@ export async function runHttpBench({
   const servers: ServerType[] = [];
   try {
     log(`http: seeding ${KNOWN} known users (of ${USERS}) into SQLite at ${dir}`);
-    await seedKnownUsers(service);
     const bodiesFile = join(dir, 'bodies.json');
     writeFileSync(bodiesFile, JSON.stringify({ warmup: bodies('w', 1), measured: bodies('m', 2) }));
 
     const bare = await listen(bareApp().fetch);
-    const real = await listen(service.app.fetch);
-    servers.push(bare.server, real.server);
-
-    // One request to each before loading: the right answer, not just a 2xx.
+    servers.push(bare.server);
+    // One request before loading: the right answer, not just a 2xx.
     const probe = homeContext(1);
     const headers = { authorization: `Bearer ${API_KEY}` };
     const bareProbe = await fetch(`${bare.url}/echo`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(probe) });
     const bareBody = (await bareProbe.json()) as { user?: string };
     if (bareProbe.status !== 200 || bareBody.user !== probe.user.id) throw new Error(`bare probe: ${bareProbe.status} ${JSON.stringify(bareBody)}`);
-    const realProbe = await fetch(`${real.url}/v1/decide`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(probe) });
-    const realBody = (await realProbe.json()) as { decision?: string };
-    if (realProbe.status !== 200 || typeof realBody.decision !== 'string') throw new Error(`decide probe: ${realProbe.status} ${JSON.stringify(realBody)}`);
 
-    const common = { connections, warmupSeconds, seconds, headers, bodiesFile };
+    const common: LoadOptions = { connections, warmupSeconds, seconds, headers, bodiesFile };
     log(`http: bare POST /echo: ${connections} connections, ${warmupSeconds}s warm-up + ${seconds}s`);
     const loadBare = loadavg()[0] as number;
     const bareRun = await load(`${bare.url}/echo`, common);
     assertClean('bare', 'warm-up', bareRun.warmup);
     assertClean('bare', 'measured', bareRun.measured);
 
-    log(`http: POST /v1/decide: ${connections} connections, ${warmupSeconds}s warm-up + ${seconds}s`);
-    // The measured run's decisions: the counts when the child says its warm-up is over are subtracted.
-    const loadDecide = loadavg()[0] as number;
-    let measuredFrom: Record<string, number> = {};
-    const decideRun = await load(`${real.url}/v1/decide`, common, () => (measuredFrom = { ...service.decisions }));
-    assertClean('decide', 'warm-up', decideRun.warmup);
-    assertClean('decide', 'measured', decideRun.measured);
-    if (service.unexpected.length > 0) throw new Error(`HTTP bench: ${service.unexpected.length} unexpected errors in the service`);
+    log(`http: POST /v1/decide (SQLite): ${connections} connections, ${warmupSeconds}s warm-up + ${seconds}s`);
+    const sqlite = await decideRun(service, common, servers);
 
     await service.decisionLog.flush();
     const decisionLogLines = await countLines(service.decisionLogPath);
     const decisionLogBytes = statSync(service.decisionLogPath).size;
     const decided = Object.values(service.decisions).reduce((a, n) => a + n, 0);
     if (decisionLogLines < decided) throw new Error(`HTTP bench: ${decided} decisions but ${decisionLogLines} decision log lines`);
-    const decisions: Record<string, number> = {};
-    for (const [k, v] of Object.entries(service.decisions)) decisions[k] = v - (measuredFrom[k] ?? 0);
 
     const b = bareRun.measured;
-    const d = decideRun.measured;
-    const round = (n: number, digits: number) => Math.round(n * 10 ** digits) / 10 ** digits;
+    const d = sqlite.run.measured;
+    let postgres: HttpBenchResult['postgres'];
+    const reason = databaseUrl === null || databaseUrl === '' ? 'no database URL given (BENCH_DATABASE_URL is empty)' : await postgresReason(databaseUrl);
+    if (reason !== null || databaseUrl === null) {
+      postgres = { skipped: reason ?? 'no database URL given' };
+      log(`http: PostgreSQL run skipped: ${postgres.skipped}`);
+    } else {
+      postgres = await postgresRun(databaseUrl, common, b, log);
+    }
     return {
       bare_rps: round(b.rps, 1),
       decide_rps: round(d.rps, 1),
@@ -377,21 +433,55 @@ export async function runHttpBench({
       bare_p99_ms: b.p99_ms,
       p99_ratio: round(d.p99_ms / b.p99_ms, 3),
       bare_cpu_us_per_req: round(bareRun.cpu_us / b.total, 1),
-      decide_cpu_us_per_req: round(decideRun.cpu_us / d.total, 1),
+      decide_cpu_us_per_req: round(sqlite.run.cpu_us / d.total, 1),
       connections,
       seconds,
       warmup_seconds: warmupSeconds,
-      decisions,
+      decisions: sqlite.decisions,
       decision_log_lines: decisionLogLines,
-      loadavg_1m: { bare: round(loadBare, 2), decide: round(loadDecide, 2) },
+      loadavg_1m: { bare: round(loadBare, 2), decide: round(sqlite.loadBefore, 2) },
       decision_log_bytes: decisionLogBytes,
       bare: b,
+      decide: d,
+      postgres,
+    };
+  } finally {
+    await Promise.all(servers.map(close));
+    await service.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The decide run again on a PostgreSQL store in a fresh schema (dropped afterwards), against the bare run `bare`. */
+async function postgresRun(databaseUrl: string, common: LoadOptions, bare: LoadSummary, log: (line: string) => void): Promise<PostgresBenchResult> {
+  const schema = `mfa_gate_bench_${randomBytes(6).toString('hex')}`;
+  const url = new URL(databaseUrl);
+  url.searchParams.set('schema', schema);
+  const dir = mkdtempSync(join(tmpdir(), 'mfa-gate-bench-pg-'));
+  const servers: ServerType[] = [];
+  const service = await realService(dir, url.toString());
+  try {
+    log(`http: POST /v1/decide (PostgreSQL, schema ${schema}): seeding, then ${common.connections} connections, ${common.warmupSeconds}s warm-up + ${common.seconds}s`);
+    const { run, decisions, loadBefore } = await decideRun(service, common, servers);
+    const d = run.measured;
+    return {
+      decide_rps: round(d.rps, 1),
+      ratio: round(d.rps / bare.rps, 3),
+      p50_ms: d.p50_ms,
+      p99_ms: d.p99_ms,
+      p99_ratio: round(d.p99_ms / bare.p99_ms, 3),
+      decide_cpu_us_per_req: round(run.cpu_us / d.total, 1),
+      decisions,
+      loadavg_1m: round(loadBefore, 2),
       decide: d,
     };
   } finally {
     await Promise.all(servers.map(close));
     await service.close();
     rmSync(dir, { recursive: true, force: true });
+    const client = new pg.Client({ connectionString: databaseUrl });
+    await client.connect();
+    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).finally(() => client.end());
   }
 }
 
@@ -411,9 +501,13 @@ export function formatHttp(r: HttpBenchResult): string {
     '',
     row('bare Hono POST /echo', r.bare),
     row('POST /v1/decide (SQLite)', r.decide),
+    ...('skipped' in r.postgres ? [] : [row('POST /v1/decide (PostgreSQL)', r.postgres.decide)]),
     '',
     `req/s ratio decide/bare  ${r.ratio.toFixed(2)}   target >= ${RATIO_TARGET} (aim ${RATIO_AIM}): ${verdict(r.ratio >= RATIO_TARGET)}`,
     `p99 ratio decide/bare    ${r.p99_ratio.toFixed(2)}   target <= ${P99_RATIO_TARGET}: ${verdict(r.p99_ratio <= P99_RATIO_TARGET)}`,
+    'skipped' in r.postgres
+      ? `PostgreSQL                skipped: ${r.postgres.skipped}`
+      : `PostgreSQL ratio          ${r.postgres.ratio.toFixed(2)}   target >= ${POSTGRES_RATIO_TARGET}: ${verdict(r.postgres.ratio >= POSTGRES_RATIO_TARGET)}   p99 ratio ${r.postgres.p99_ratio.toFixed(2)}, ${r.postgres.decide_cpu_us_per_req.toFixed(0)} µs CPU per request`,
     `server CPU per request    bare ${r.bare_cpu_us_per_req.toFixed(0)} µs, decide ${r.decide_cpu_us_per_req.toFixed(0)} µs (ratio ${(r.bare_cpu_us_per_req / r.decide_cpu_us_per_req).toFixed(2)})`,
     `decisions (measured run)  ${mix}`,
     `decision log              ${int(r.decision_log_lines)} lines, ${(r.decision_log_bytes / 1e6).toFixed(0)} MB`,

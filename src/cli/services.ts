@@ -8,7 +8,7 @@ import { FactorService, type AuditEvent } from '../factors/service.js';
 import { auditTo } from '../log.js';
 import { loadPolicy } from '../policy/index.js';
 import type { CompiledPolicy } from '../policy/types.js';
-import { openSqliteStore, type RetentionOptions, type Store } from '../store/index.js';
+import { openPostgresStore, openSqliteStore, type RetentionOptions, type Store } from '../store/index.js';
 
 /** The SQLite file inside the data directory. */
 export const SQLITE_FILE = 'mfa-gate.db';
@@ -78,13 +78,17 @@ export async function openServices({
   let store: Store;
   let storeLabel: string;
   if (shared) {
-    const { openPostgresStore } = await import('../store/postgres.js');
-    store = await openPostgresStore({
-      connectionString: databaseUrl,
-      ...(retention ? { retention } : {}),
-      onError: (err: Error) => logger.warn({ err: { message: err.message } }, 'PostgreSQL connection error'),
-    });
     storeLabel = `PostgreSQL ${redactUrl(databaseUrl)}`;
+    try {
+      store = await openPostgresStore({
+        connectionString: databaseUrl,
+        ...(retention ? { retention } : {}),
+        // Only the message: a pg error can carry the query and its parameters.
+        onError: (err: Error) => logger.warn({ err: { message: err.message } }, 'PostgreSQL connection error'),
+      });
+    } catch (err) {
+      throw new Error(`${storeLabel}: ${(err as Error).message}`, { cause: err });
+    }
   } else {
     const path = sqlitePath ?? join(dataDir, SQLITE_FILE);
     store = openSqliteStore({ path, ...(retention ? { retention } : {}) });

@@ -22,6 +22,13 @@ export {
   type SqliteStoreInfo,
   type SqliteStoreOptions,
 } from './sqlite.js';
+export {
+  PostgresStore,
+  openPostgresStore,
+  type PostgresStoreInfo,
+  type PostgresStoreOptions,
+} from './postgres.js';
+export { POSTGRES_MIGRATIONS } from './migrations/postgres.js';
 export { SchemaTooNewError, migrateSqlite, type MigrationResult } from './sqlite-migrate.js';
 export { SQLITE_MIGRATIONS } from './migrations/sqlite.js';
 export type { Migration } from './migrations/types.js';

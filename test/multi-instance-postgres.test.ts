@@ -1,0 +1,150 @@
+// Issue #6, "Many instances": three `mfa-gate serve` processes on one PostgreSQL (a fresh schema, dropped
+// afterwards) behind no balancer: the test picks the instance of each request, so every cross-instance claim
+// is exercised on purpose. Every factor guarantee must hold across processes, because it is the database's.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PG_URL, dropSchema, freshSchema, postgresAvailable, sql, withSchema } from './helpers/postgres.js';
+import { API_KEY, sleep, startServe, totpCode, type Serve } from './helpers/serve.js';
+
+const available = await postgresAvailable();
+const SECRET_KEY = Buffer.alloc(32, 42).toString('base64');
+const POLICY = readFileSync(join(import.meta.dirname, '..', 'policies', 'default.yaml'), 'utf8');
+const IP = '81.2.69.142';
+const UA = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36';
+
+async function call(server: Serve, method: string, path: string, body?: unknown) {
+  const res = await fetch(`${server.base}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${API_KEY}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, any>, headers: res.headers };
+}
+
+/** Waits until at least `margin` ms remain in the current 30 s TOTP period, so codes computed now stay current. */
+async function awayFromStepEdge(margin = 5000): Promise<void> {
+  const left = 30_000 - (Date.now() % 30_000);
+  if (left < margin) await sleep(left + 50);
+}
+
+describe.skipIf(!available)('three instances on one PostgreSQL', () => {
+  const schema = freshSchema('mfa_gate_multi');
+  const dirs: string[] = [];
+  let a: Serve;
+  let b: Serve;
+  let c: Serve;
+  const user = (label: string) => `${label}-${schema.slice(-8)}`;
+
+  beforeAll(async () => {
+    const url = withSchema(PG_URL, schema);
+    // Started together: the three race to migrate the fresh schema (the advisory lock makes one do it).
+    const started = await Promise.all(
+      [0, 1, 2].map(() => {
+        const dir = mkdtempSync(join(tmpdir(), 'mfa-gate-multi-'));
+        dirs.push(dir);
+        return startServe({ dir, policy: POLICY, args: ['--database-url', url], env: { MFA_GATE_SECRET_KEY: SECRET_KEY } });
+      }),
+    );
+    [a, b, c] = started as [Serve, Serve, Serve];
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all([a, b, c].filter(Boolean).map((s) => s.stop()));
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    await dropSchema(schema);
+  });
+
+  /** Enrolls through `first` and confirms through `second` with the previous period's code; returns the secret and codes. */
+  async function enroll(label: string, first: Serve, second: Serve) {
+    const id = user(label);
+    const started = await call(first, 'POST', '/v1/mfa/totp/enroll', { user_id: id });
+    expect(started.status).toBe(200);
+    await awayFromStepEdge();
+    const confirmed = await call(second, 'POST', '/v1/mfa/totp/confirm', { user_id: id, code: totpCode(started.body.secret, -1) });
+    expect(confirmed.status, JSON.stringify(confirmed.body)).toBe(200);
+    return { id, secret: started.body.secret as string, codes: confirmed.body.backup_codes as string[] };
+  }
+
+  it('all three serve from the one schema, migrated once although they started together', async () => {
+    for (const s of [a, b, c]) expect(s.output()).toMatch(/store\s+PostgreSQL postgres:\/\/postgres@127\.0\.0\.1:5432\/test\?schema=/);
+    const versions = await sql<{ version: number }>(`SELECT version FROM ${schema}.schema_migrations ORDER BY version`);
+    expect(versions.map((r) => r.version)).toEqual(versions.map((_, i) => i + 1));
+    expect(versions.length).toBeGreaterThan(0);
+    for (const s of [a, b, c]) expect((await call(s, 'GET', '/readyz')).status).toBe(200);
+  });
+
+  it('enrolled on the first and confirmed on the second, a user verifies on the third; a code used on one is refused by the others', async () => {
+    const { id, secret } = await enroll('alice', a, b);
+    const summary = await call(c, 'GET', `/v1/users/${id}/mfa`);
+    expect(summary.body).toMatchObject({ enrolled: true, backup_codes_remaining: 10 });
+
+    const now = totpCode(secret, 0);
+    const verified = await call(c, 'POST', '/v1/mfa/verify', { user_id: id, code: now });
+    expect(verified.status, JSON.stringify(verified.body)).toBe(200);
+    expect(verified.body).toMatchObject({ ok: true, factor: 'totp' });
+    // The same code on the two other instances, and the confirming code (an older step) anywhere: replays.
+    for (const [s, code] of [[a, now], [b, now], [a, totpCode(secret, -1)]] as const) {
+      const replay = await call(s, 'POST', '/v1/mfa/verify', { user_id: id, code });
+      expect(replay.status).toBe(401);
+      expect(replay.body.error).toBe('invalid_code');
+    }
+  });
+
+  it('50 concurrent uses of one backup code spread over the three instances: exactly one success', async () => {
+    const { id, codes } = await enroll('bob', b, c);
+    const code = codes[0] as string;
+    const servers = [a, b, c];
+    const answers = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => call(servers[i % 3] as Serve, 'POST', '/v1/mfa/verify', { user_id: id, code })),
+    );
+    const statuses = answers.map((r) => r.status);
+    expect(statuses.filter((s) => s === 200)).toHaveLength(1);
+    // The others: refused as used (401), or throttled once five failures were counted (429). Never a 5xx.
+    expect(statuses.every((s) => s === 200 || s === 401 || s === 429), JSON.stringify(statuses)).toBe(true);
+    expect((await call(a, 'GET', `/v1/users/${id}/mfa`)).body.backup_codes_remaining).toBe(9);
+  });
+
+  it('failures counted on one instance throttle on the others', async () => {
+    const { id, secret } = await enroll('carol', c, a);
+    const wrong = totpCode(secret, 0) === '000000' ? '111111' : '000000';
+    // backoff_after is 5 (the default): five failures through the first instance.
+    for (let i = 0; i < 5; i++) {
+      const r = await call(a, 'POST', '/v1/mfa/verify', { user_id: id, code: wrong });
+      expect(r.status).toBe(401);
+    }
+    for (const s of [b, c]) {
+      const r = await call(s, 'POST', '/v1/mfa/verify', { user_id: id, code: totpCode(secret, 0) });
+      expect(r.status, JSON.stringify(r.body)).toBe(429);
+      expect(r.body.error).toBe('too_many_attempts');
+      expect(Number(r.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    }
+    const summary = await sql<{ consecutive: number }>(
+      `SELECT consecutive FROM ${schema}.factor_failures WHERE subject = $1`,
+      [`user:${id}:totp`],
+    );
+    expect(summary).toEqual([{ consecutive: 5 }]);
+  });
+
+  it('a device learned through one instance is known to the others', async () => {
+    const { id, secret } = await enroll('dave', a, b);
+    const context = { user: { id }, ip: IP, user_agent: UA, device_id: `laptop-${id}` };
+    // A new device for an enrolled user: a prompt, with a challenge, on the first instance.
+    const first = await call(a, 'POST', '/v1/decide', context);
+    expect(first.body.decision).toBe('prompt_mfa');
+    expect(first.body.risk.signals.new_device).toBe(true);
+    // Completed on the second: the device becomes known there, with the MFA time.
+    const done = await call(b, 'POST', '/v1/mfa/verify', { user_id: id, code: totpCode(secret, 0), challenge_id: first.body.challenge_id });
+    expect(done.status, JSON.stringify(done.body)).toBe(200);
+    expect(done.body.challenge_completed).toBe(true);
+    // The third knows the device and the recent MFA on it: no prompt.
+    const again = await call(c, 'POST', '/v1/decide', context);
+    expect(again.body.decision).toBe('allow');
+    expect(again.body.risk.signals.new_device).toBe(false);
+    // And a challenge completes once, whichever instance is asked second.
+    const twice = await call(c, 'POST', '/v1/mfa/verify', { user_id: id, code: totpCode(secret, 1), challenge_id: first.body.challenge_id });
+    expect(twice.status).toBe(400);
+    expect(twice.body.error).toBe('invalid_challenge');
+  });
+});

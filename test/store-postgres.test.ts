@@ -1,0 +1,461 @@
+// The Store contract against a real PostgreSQL, plus what only PostgreSQL has: schemas, concurrent
+// migrations, a connection pool (several connections racing for one row), connections that die.
+//
+// The database: MFA_GATE_TEST_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test. Each run works
+// in fresh schemas (mfa_gate_test_<random>_*) and drops them at the end. When PostgreSQL does not answer the
+// suite is skipped, except in CI (CI=true), where that fails the run: CI must test this driver.
+import { randomBytes, randomUUID } from 'node:crypto';
+import net from 'node:net';
+import pg from 'pg';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { ErrorCode } from '../src/errors.js';
+import { POSTGRES_MIGRATIONS } from '../src/store/migrations/postgres.js';
+import { openPostgresStore, type PostgresStore, type PostgresStoreOptions } from '../src/store/postgres.js';
+import { SchemaTooNewError } from '../src/store/sqlite-migrate.js';
+import type { ChallengeRecord, LoginRecord } from '../src/store/types.js';
+import { describeStoreContract } from './store.contract.js';
+
+const URL_ = process.env.MFA_GATE_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const DATABASE = new URL(URL_).pathname.slice(1) || 'postgres';
+const T0 = 1_700_000_000_000;
+const MINUTE = 60_000;
+
+async function probe(): Promise<boolean> {
+  const client = new pg.Client({ connectionString: URL_, connectionTimeoutMillis: 1500 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+const available = await probe();
+const skip = !available && process.env.CI !== 'true';
+
+const run = randomBytes(4).toString('hex');
+const schemas = new Set<string>();
+const freshSchema = (label: string) => {
+  const schema = `mfa_gate_test_${run}_${label}`;
+  schemas.add(schema);
+  return schema;
+};
+
+/** The test's own connection, for inspecting and sabotaging what the stores do. */
+let adminPool: pg.Pool | undefined;
+const admin = () => {
+  if (adminPool === undefined) {
+    adminPool = new pg.Pool({ connectionString: URL_, max: 3 });
+    adminPool.on('error', () => undefined);
+  }
+  return adminPool;
+};
+const dropSchema = async (schema: string) => {
+  await admin().query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  schemas.delete(schema);
+};
+
+/** Stores closed after each test, whatever it did (so a run holds few of the server's connection slots). */
+const opened: PostgresStore[] = [];
+afterEach(async () => {
+  for (const store of opened.splice(0)) await store.close();
+});
+const open = async (options: Partial<PostgresStoreOptions>): Promise<PostgresStore> => {
+  const store = await openPostgresStore({ connectionString: URL_, connectTimeoutMs: 1000, ...options });
+  opened.push(store);
+  return store;
+};
+
+afterAll(async () => {
+  if (adminPool !== undefined) {
+    for (const schema of [...schemas]) await dropSchema(schema);
+    await adminPool.end();
+  }
+});
+
+const login = (over: Partial<LoginRecord> & { user_id: string }): LoginRecord => ({
+  device_key: 'dev-a',
+  location_key: 'FR/IDF/Paris',
+  ip: '192.0.2.1',
+  time: T0,
+  mfa: false,
+  ...over,
+});
+const challenge = (id: string): Omit<ChallengeRecord, 'completed_at'> => ({
+  id,
+  user_id: 'alice',
+  decision: 'prompt_mfa',
+  device_key: 'dev-a',
+  location_key: null,
+  ip: null,
+  enrollment_allowed: true,
+  created_at: T0,
+  expires_at: T0 + 5 * MINUTE,
+});
+const unavailable = expect.objectContaining({ code: ErrorCode.STORE_UNAVAILABLE, cause: expect.anything() });
+
+/**
+ * A TCP relay to the database that the test can cut and restore: the database "goes away" and comes back.
+ * With `answer: false` it accepts connections and never answers (a black hole: a partitioned network).
+ * Its URL carries a password (ignored by trust auth) so the tests can check no error ever shows it.
+ */
+async function relay(port = 0, { answer = true } = {}) {
+  const target = new URL(URL_);
+  const sockets = new Set<net.Socket>();
+  const track = (s: net.Socket) => {
+    sockets.add(s);
+    s.on('error', () => undefined);
+    s.on('close', () => sockets.delete(s));
+  };
+  const server = net.createServer((down) => {
+    track(down);
+    if (!answer) return;
+    const up = net.connect(Number(target.port || 5432), target.hostname);
+    track(up);
+    down.on('close', () => up.destroy());
+    up.on('close', () => down.destroy());
+    down.pipe(up);
+    up.pipe(down);
+  });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const bound = (server.address() as net.AddressInfo).port;
+  const url = new URL(URL_);
+  url.host = `127.0.0.1:${bound}`;
+  if (url.password === '') url.password = 'hunter2-never-shown';
+  return {
+    port: bound,
+    url: url.toString(),
+    password: decodeURIComponent(url.password),
+    /** Refuses new connections and cuts the open ones. */
+    async cut() {
+      const closed = new Promise((resolve) => server.close(resolve));
+      for (const s of sockets) s.destroy();
+      await closed;
+    },
+  };
+}
+
+describe.skipIf(skip)('PostgresStore', () => {
+  const contractSchema = freshSchema('contract');
+  describeStoreContract(
+    'postgres',
+    (options) => openPostgresStore({ connectionString: URL_, schema: contractSchema, ...options }),
+    () => dropSchema(contractSchema),
+  );
+  // The tests below share one schema of their own (the contract's is dropped when the contract is done).
+  const shared = freshSchema('shared');
+
+  describe('schema and migrations', () => {
+    it('creates the schema, migrates it, and puts every pooled connection on it', async () => {
+      const schema = freshSchema('basic');
+      const store = await open({ schema });
+      expect(store.schemaVersion).toBe(POSTGRES_MIGRATIONS.length);
+      expect(store.migrationsApplied).toEqual(POSTGRES_MIGRATIONS.map((m) => m.version));
+      const infos = await Promise.all(Array.from({ length: 12 }, () => store.info()));
+      for (const info of infos) expect(info).toMatchObject({ schema, currentSchema: schema, applicationName: 'mfa-gate' });
+      // Not in public: the tables are where the store says.
+      const { rows } = await admin().query(
+        `SELECT table_schema FROM information_schema.tables WHERE table_name = 'users' AND table_schema = $1`,
+        [schema],
+      );
+      expect(rows).toHaveLength(1);
+      const again = await open({ schema });
+      expect(again.migrationsApplied).toEqual([]);
+    });
+
+    it('takes the schema from ?schema= on the connection string, keeping its other parameters', async () => {
+      const schema = freshSchema('param');
+      const store = await open({
+        connectionString: `${URL_}?schema=${schema}&options=-c%20statement_timeout%3D4321&application_name=mfa-param`,
+      });
+      expect(store.schema).toBe(schema);
+      expect(await store.info()).toMatchObject({
+        currentSchema: schema,
+        statementTimeout: '4321ms',
+        applicationName: 'mfa-param',
+      });
+      await expect(
+        openPostgresStore({ connectionString: `${URL_}?schema=${schema}`, schema: 'other_schema' }),
+      ).rejects.toThrow(/disagree/);
+    });
+
+    it('several stores opening one fresh schema at once apply each migration once', async () => {
+      const schema = freshSchema('race');
+      const stores = await Promise.all(Array.from({ length: 6 }, () => open({ schema, poolSize: 2 })));
+      expect(stores.filter((s) => s.migrationsApplied.length > 0)).toHaveLength(1);
+      expect(stores.every((s) => s.schemaVersion === POSTGRES_MIGRATIONS.length)).toBe(true);
+      const { rows } = await admin().query(
+        `SELECT version, count(*)::int AS n FROM "${schema}".schema_migrations GROUP BY version ORDER BY version`,
+      );
+      expect(rows).toEqual(POSTGRES_MIGRATIONS.map((m) => ({ version: m.version, n: 1 })));
+      // All of them work on the one schema.
+      await Promise.all(stores.map((s, i) => s.recordLogin(login({ user_id: `u${i}` }))));
+      expect((await stores[0]!.listUsers()).map((u) => u.id)).toEqual(['u0', 'u1', 'u2', 'u3', 'u4', 'u5']);
+    });
+
+    it('refuses a schema migrated by a newer mfa-gate, and changes nothing', async () => {
+      const schema = freshSchema('newer');
+      await (await open({ schema })).close();
+      await admin().query(`INSERT INTO "${schema}".schema_migrations (version, name, applied_at) VALUES (99, 'future', 0)`);
+      const error = await openPostgresStore({ connectionString: URL_, schema }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(SchemaTooNewError);
+      expect(error).toMatchObject({ databaseVersion: 99, knownVersion: POSTGRES_MIGRATIONS.length });
+      expect((error as Error).message).not.toMatch(/postgres:\/\//);
+    });
+
+    it('validates its options before connecting', async () => {
+      const nowhere = 'postgres://postgres@127.0.0.1:1/test';
+      const opening = (options: Partial<PostgresStoreOptions>) =>
+        openPostgresStore({ connectionString: nowhere, ...options });
+      await expect(opening({ retention: { knownDevices: 0 } })).rejects.toThrow(RangeError);
+      await expect(opening({ retention: { knownLocations: 1.5 } })).rejects.toThrow(/knownLocations/);
+      await expect(opening({ retention: { failuresMs: -1 } })).rejects.toThrow(/failuresMs/);
+      for (const schema of ['Upper', 'pg_catalog', 'a-b', 'x"; DROP SCHEMA public; --', '', '1abc', 'a'.repeat(64)]) {
+        await expect(opening({ schema }), schema).rejects.toThrow(/schema name/);
+      }
+      await expect(opening({ poolSize: 0 })).rejects.toThrow(/poolSize/);
+      await expect(opening({ connectTimeoutMs: 0 })).rejects.toThrow(/connectTimeoutMs/);
+      await expect(opening({ statementTimeoutMs: -5 })).rejects.toThrow(/statementTimeoutMs/);
+    });
+
+    it('reads BIGINT as numbers through its own pool only: the process-wide pg.types are untouched', async () => {
+      const store = await open({ schema: freshSchema('types') });
+      await store.recordFailure('ip:192.0.2.9', T0, 5);
+      expect(await store.getFailures('ip:192.0.2.9')).toEqual({ consecutive: 1, last_failure_at: T0, locked_at: null });
+      expect(pg.types.getTypeParser(pg.types.builtins.INT8, 'text')('42')).toBe('42');
+    });
+  });
+
+  describe('the pool', () => {
+    it('runs the single-use races on several connections at once', async () => {
+      const appName = `mfa-gate-race-${run}`;
+      const store = await open({ schema: shared, poolSize: 10, applicationName: appName });
+      const c = challenge(`race-${randomUUID()}`);
+      await store.createChallenge(c);
+      const results = await Promise.all(Array.from({ length: 50 }, (_, i) => store.completeChallenge(c.id, T0 + i)));
+      expect(results.filter((r) => r !== null)).toHaveLength(1);
+      const info = await store.info();
+      expect(info.pool.total).toBeGreaterThanOrEqual(5);
+      const { rows } = await admin().query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1',
+        [appName],
+      );
+      expect(rows[0]!.n).toBeGreaterThanOrEqual(5);
+    });
+
+    it('keeps a user within the device bound under concurrent logins once a later login trims', async () => {
+      const store = await open({ schema: shared, retention: { knownDevices: 5 } });
+      const user = `bound-${randomUUID()}`;
+      await Promise.all(Array.from({ length: 20 }, (_, i) => store.recordLogin(login({ user_id: user, device_key: `d${i}`, time: T0 + i }))));
+      expect((await store.getUserState(user, 'd0', T0 + 100)).known_devices.length).toBeLessThanOrEqual(5);
+      await store.recordLogin(login({ user_id: user, device_key: 'last', time: T0 + 1000 }));
+      const summary = await store.getUserSummary(user);
+      expect(summary?.known_devices).toHaveLength(5);
+      expect(summary?.known_devices[0]?.key).toBe('last');
+    });
+  });
+
+  describe('when the database is unavailable', () => {
+    it('fails to open quickly with store_unavailable when nothing listens', async () => {
+      const started = Date.now();
+      const error = await openPostgresStore({
+        connectionString: 'postgres://postgres@127.0.0.1:1/test',
+        schema: freshSchema('nowhere'),
+        connectTimeoutMs: 500,
+      }).catch((e: unknown) => e);
+      expect(error).toEqual(unavailable);
+      expect(Date.now() - started).toBeLessThan(1500);
+    });
+
+    it('fails to open within connectTimeoutMs when the server accepts but never answers', async () => {
+      const sockets = new Set<net.Socket>();
+      const silent = net.createServer((s) => sockets.add(s.on('error', () => undefined)));
+      await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+      const { port } = silent.address() as net.AddressInfo;
+      try {
+        const started = Date.now();
+        const error = await openPostgresStore({
+          connectionString: `postgres://postgres@127.0.0.1:${port}/test`,
+          connectTimeoutMs: 300,
+        }).catch((e: unknown) => e);
+        expect(error).toEqual(unavailable);
+        expect((error as Error).message).toMatch(/timeout/);
+        expect(Date.now() - started).toBeLessThan(1500);
+      } finally {
+        for (const s of sockets) s.destroy();
+        await new Promise((resolve) => silent.close(resolve));
+      }
+    });
+
+    it('rejects every call with store_unavailable while the database is gone, and recovers by itself', async () => {
+      let link = await relay();
+      const errors: Error[] = [];
+      const store = await open({
+        connectionString: link.url,
+        schema: shared,
+        connectTimeoutMs: 400,
+        poolSize: 3,
+        onError: (e) => errors.push(e),
+      });
+      const user = `down-${randomUUID()}`;
+      await store.savePendingTotp({ user_id: user, secret: 'ct', created_at: T0 });
+      expect(await store.activateTotp(user, 1, ['h1', 'h2'], T0)).toBe(true);
+      await Promise.all([store.ping(), store.ping(), store.ping()]); // three pooled connections
+      const calls: Array<[string, () => Promise<unknown>]> = [
+        ['getUserState', () => store.getUserState(user, 'dev-a', T0)],
+        ['acceptTotpStep', () => store.acceptTotpStep(user, 2)],
+        ['consumeBackupCode', () => store.consumeBackupCode(user, ['h1'], T0)],
+        ['ping', () => store.ping()],
+        ['recordLogin', () => store.recordLogin(login({ user_id: user }))],
+        ['activateTotp', () => store.activateTotp(user, 3, ['h3'], T0)],
+        ['purgeExpired', () => store.purgeExpired(T0)],
+      ];
+      const failures: unknown[] = [];
+      try {
+        // Refused: the open connections are cut, new ones are refused at once.
+        await link.cut();
+        let started = Date.now();
+        for (const [name, call] of calls) {
+          failures.push(await call().then(() => expect.fail(`${name} succeeded`), (e: unknown) => e));
+        }
+        expect(Date.now() - started).toBeLessThan(1000);
+        // A black hole: every call gives up after connectTimeoutMs, all at once (3 connecting, the rest
+        // waiting for a pooled connection, bounded by the same timeout).
+        link = await relay(link.port, { answer: false });
+        started = Date.now();
+        const settled = await Promise.allSettled(calls.map(([, call]) => call()));
+        expect(Date.now() - started).toBeLessThan(1500);
+        for (const r of settled) {
+          expect(r.status).toBe('rejected');
+          if (r.status === 'rejected') failures.push(r.reason);
+        }
+        for (const e of failures) expect(e).toEqual(unavailable);
+        expect(failures.some((e) => /timeout/.test((e as Error).message))).toBe(true);
+        await link.cut();
+
+        // Back: the same store works again, on new connections, without being reopened.
+        link = await relay(link.port);
+        await expect(store.ping()).resolves.toBeUndefined();
+        expect(await store.acceptTotpStep(user, 2)).toBe(true);
+        expect(await store.consumeBackupCode(user, ['h1'], T0 + 1)).toBe(true);
+        expect((await store.getUserState(user, 'dev-a', T0 + 2)).enrolled).toBe(true);
+      } finally {
+        await store.close();
+        await link.cut();
+      }
+      // The idle connections that were cut were reported; nothing shows the password.
+      expect(errors.length).toBeGreaterThanOrEqual(1);
+      for (const e of errors) expect(e).toMatchObject({ code: ErrorCode.STORE_UNAVAILABLE });
+      const shown = [...errors, ...failures].map((e) => {
+        const err = e as Error;
+        return `${err.message} ${String(err.stack)} ${JSON.stringify(err)} ${String((err.cause as Error)?.message)}`;
+      });
+      expect(shown.join('\n')).not.toContain(link.password);
+      expect(store.target).not.toContain(link.password);
+    });
+
+    it('survives pg_terminate_backend of its connections: calls succeed or say store_unavailable, then it works again', async () => {
+      const appName = `mfa-gate-term-${run}`;
+      const errors: Error[] = [];
+      const store = await open({ schema: shared, applicationName: appName, onError: (e) => errors.push(e) });
+      const user = `term-${randomUUID()}`;
+      await store.savePendingTotp({ user_id: user, secret: 'ct', created_at: T0 });
+      await store.activateTotp(user, 1, Array.from({ length: 40 }, (_, i) => `h${i}`), T0);
+      await Promise.all(Array.from({ length: 10 }, () => store.ping()));
+      const terminated: number[] = [];
+      const terminate = async () => {
+        // In the SELECT list, never the WHERE: the planner may evaluate a WHERE clause in any order, and
+        // would then terminate backends the other conditions were meant to spare.
+        const { rows } = await admin().query<{ pid: number }>(
+          `SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity
+           WHERE datname = $1 AND pid <> pg_backend_pid() AND application_name = $2`,
+          [DATABASE, appName],
+        );
+        terminated.push(...rows.map((r) => r.pid));
+        return rows.length;
+      };
+      // "Afterwards": once the terminated backends have exited and the pool has had a moment to see their
+      // sockets close. A call issued before that may still draw a dead idle connection (store_unavailable).
+      const settle = async () => {
+        await expect
+          .poll(async () => (await admin().query('SELECT 1 FROM pg_stat_activity WHERE pid = ANY ($1)', [terminated])).rowCount)
+          .toBe(0);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      };
+      const burst = (round: number) => [
+        store.getUserState(user, 'dev-a', T0 + round),
+        store.acceptTotpStep(user, 2 + round),
+        store.consumeBackupCode(user, [`h${round}`], T0 + round),
+        store.recordLogin(login({ user_id: user, time: T0 + round })),
+        store.recordFailure(`ip:term-${user}`, T0 + round, 100),
+        store.replaceBackupCodes(`${user}-other`, ['x'], T0),
+        store.ping(),
+      ];
+      // Terminated while idle, then while busy.
+      expect(await terminate()).toBeGreaterThanOrEqual(1);
+      const afterIdle = await Promise.allSettled(burst(0));
+      const busy = burst(1);
+      await terminate();
+      const whileBusy = await Promise.allSettled(busy);
+      for (const r of [...afterIdle, ...whileBusy]) {
+        if (r.status === 'rejected') expect(r.reason).toEqual(unavailable);
+      }
+      // Afterwards the same store works: the pool replaced the dead connections.
+      await settle();
+      const again = await Promise.allSettled(burst(2));
+      expect(again.map((r) => r.status)).toEqual(again.map(() => 'fulfilled'));
+      expect(await store.acceptTotpStep(user, 1000)).toBe(true);
+
+      // Terminated in the middle of a transaction (held on a row lock the test takes): store_unavailable,
+      // nothing of it committed, and the connection is not handed out again.
+      const codesBefore = await store.countBackupCodes(user);
+      const blocker = await admin().connect();
+      try {
+        await blocker.query('BEGIN');
+        await blocker.query(`SELECT 1 FROM "${shared}".backup_codes WHERE user_id = $1 FOR UPDATE`, [user]);
+        const replacing = store.replaceBackupCodes(user, ['new-1'], T0 + 5);
+        await expect.poll(async () => {
+          const { rows } = await admin().query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'`,
+            [appName],
+          );
+          return rows[0]!.n;
+        }).toBe(1);
+        await terminate();
+        await expect(replacing).rejects.toEqual(unavailable);
+      } finally {
+        await blocker.query('ROLLBACK');
+        blocker.release();
+      }
+      await settle();
+      expect(await store.countBackupCodes(user)).toBe(codesBefore);
+      expect(await Promise.all(Array.from({ length: 10 }, () => store.ping()))).toHaveLength(10);
+      // Idle connections that died were reported through onError, as store_unavailable.
+      expect(errors.length).toBeGreaterThanOrEqual(1);
+      for (const e of errors) expect(e).toMatchObject({ code: ErrorCode.STORE_UNAVAILABLE });
+    });
+
+    it('a statement past statementTimeoutMs is cancelled and reported as store_unavailable', async () => {
+      const schema = shared;
+      const store = await open({ schema, statementTimeoutMs: 200 });
+      const c = challenge(`slow-${randomUUID()}`);
+      await store.createChallenge(c);
+      const blocker = await admin().connect();
+      try {
+        await blocker.query('BEGIN');
+        await blocker.query(`SELECT 1 FROM "${schema}".challenges WHERE id = $1 FOR UPDATE`, [c.id]);
+        const started = Date.now();
+        await expect(store.completeChallenge(c.id, T0 + 1)).rejects.toEqual(unavailable);
+        expect(Date.now() - started).toBeLessThan(2000);
+      } finally {
+        await blocker.query('ROLLBACK');
+        blocker.release();
+      }
+      expect(await store.completeChallenge(c.id, T0 + 2)).toMatchObject({ id: c.id, completed_at: T0 + 2 });
+    });
+  });
+});
