@@ -1,4 +1,5 @@
 // The PostgreSQL store's connection settings and error classification, without a database.
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { POSTGRES_MIGRATIONS } from './migrations/postgres.js';
 import { checkMigrations } from './migrations/types.js';
@@ -90,6 +91,19 @@ describe('poolConfig', () => {
     expect(poolConfig(base)).not.toHaveProperty('statement_timeout');
     expect(poolConfig({ ...base, statementTimeoutMs: 0 })).not.toHaveProperty('statement_timeout');
     expect(poolConfig({ ...base, statementTimeoutMs: 250 })).toMatchObject({ statement_timeout: 250 });
+  });
+
+  it("builds clients whose 'error' event never goes unheard (an unheard one throws: a crash)", () => {
+    const Client = poolConfig(base).Client as unknown as new () => pg.Client;
+    const guarded = new Client();
+    expect(() => guarded.emit('error', new Error('terminating connection due to administrator command'))).not.toThrow();
+    // What the guard prevents: a plain client with no listener throws the error from the emit.
+    expect(() => new pg.Client().emit('error', new Error('boom'))).toThrow('boom');
+    // Other listeners still hear it (the pool's, the query's).
+    const heard: Error[] = [];
+    guarded.on('error', (e: Error) => heard.push(e));
+    guarded.emit('error', new Error('second'));
+    expect(heard.map((e) => e.message)).toEqual(['second']);
   });
 
   it('parses INT8 as a number on its own type table', () => {

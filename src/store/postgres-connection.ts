@@ -93,8 +93,26 @@ export interface PoolSettings {
   applicationName: string;
 }
 
+/**
+ * pg's Client emits 'error' when its connection dies, and an 'error' event nobody listens to throws: the
+ * process would crash. pg-pool listens while a client is idle in the pool, pool.query and withClient
+ * (postgres.ts) while they use it, but there are windows with no listener at all (a client still connecting
+ * when its backend is terminated; seen once, as an uncaught 57P01, in a full test run under load). So every
+ * client the pool creates carries one listener of its own from construction: the error still reaches whoever
+ * else listens (the query it fails, the pool, which drops the client), and a dead connection can never take
+ * the server down with it.
+ */
+class GuardedClient extends pg.Client {
+  constructor(config?: string | pg.ClientConfig) {
+    super(config);
+    this.on('error', ignore);
+  }
+}
+const ignore = (): void => {};
+
 export function poolConfig(s: PoolSettings): pg.PoolConfig {
   return {
+    Client: GuardedClient,
     connectionString: s.connectionString,
     // A startup parameter, so every connection the pool ever opens (also after an outage) is on the schema
     // from its first statement, without a SET round trip per connection or a race with the first query.
