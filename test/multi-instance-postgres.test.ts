@@ -1,14 +1,16 @@
 // Issue #6, "Many instances": three `mfa-gate serve` processes on one PostgreSQL (a fresh schema, dropped
 // afterwards) behind no balancer: the test picks the instance of each request, so every cross-instance claim
 // is exercised on purpose. Every factor guarantee must hold across processes, because it is the database's.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PG_URL, dropSchema, freshSchema, postgresAvailable, sql, withSchema } from './helpers/postgres.js';
-import { API_KEY, sleep, startServe, totpCode, type Serve } from './helpers/serve.js';
+import { API_KEY, IN_CI, findExecutable, freePort, sleep, startServe, totpCode, waitFor, type Serve } from './helpers/serve.js';
 
 const available = await postgresAvailable();
+const NGINX = findExecutable('nginx');
 const SECRET_KEY = Buffer.alloc(32, 42).toString('base64');
 const POLICY = readFileSync(join(import.meta.dirname, '..', 'policies', 'default.yaml'), 'utf8');
 const IP = '81.2.69.142';
@@ -146,5 +148,72 @@ describe.skipIf(!available)('three instances on one PostgreSQL', () => {
     const twice = await call(c, 'POST', '/v1/mfa/verify', { user_id: id, code: totpCode(secret, 1), challenge_id: first.body.challenge_id });
     expect(twice.status).toBe(400);
     expect(twice.body.error).toBe('invalid_challenge');
+  });
+
+  describe.skipIf(NGINX === null && !IN_CI)('behind nginx (examples/postgres/nginx.conf)', () => {
+    let nginx: ChildProcess | undefined;
+    let site: string;
+    let out = '';
+
+    beforeAll(async () => {
+      if (NGINX === null) throw new Error("nginx is not installed; CI=true requires it (.ci/run installs Debian's nginx)");
+      const dir = mkdtempSync(join(tmpdir(), 'mfa-gate-balancer-'));
+      dirs.push(dir);
+      chmodSync(dir, 0o755);
+      const prefix = join(dir, 'nginx');
+      mkdirSync(join(prefix, 'logs'), { recursive: true });
+      const port = await freePort();
+      site = `http://127.0.0.1:${port}`;
+      const values: Record<string, string> = {
+        LISTEN: `127.0.0.1:${port}`,
+        INSTANCE_1: `127.0.0.1:${a.port}`,
+        INSTANCE_2: `127.0.0.1:${b.port}`,
+        INSTANCE_3: `127.0.0.1:${c.port}`,
+        LOG_DIR: join(prefix, 'logs'),
+      };
+      // As envsubst would fill it: every ${NAME} placeholder, and nothing else.
+      const conf = readFileSync('examples/postgres/nginx.conf', 'utf8').replace(/\$\{([A-Z_0-9]+)\}/g, (whole, name: string) => {
+        const v = values[name];
+        if (v === undefined) throw new Error(`examples/postgres/nginx.conf: no value for ${whole}`);
+        return v;
+      });
+      writeFileSync(join(dir, 'nginx.conf'), conf);
+      nginx = spawn(NGINX, ['-e', 'stderr', '-p', prefix, '-c', join(dir, 'nginx.conf'), '-g', `daemon off; pid ${join(prefix, 'nginx.pid')}; error_log stderr warn;`], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      nginx.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+      nginx.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+      await waitFor('nginx to listen', async () => {
+        if (nginx?.exitCode !== null) throw new Error(`nginx exited with ${nginx?.exitCode}:\n${out}`);
+        return fetch(`${site}/healthz`).then((r) => (r.ok ? true : undefined), () => undefined);
+      }, 20_000);
+    }, 30_000);
+
+    afterAll(async () => {
+      if (nginx && nginx.exitCode === null) {
+        const exited = new Promise((r) => nginx?.once('exit', r));
+        nginx.kill('SIGQUIT');
+        await exited;
+      }
+    });
+
+    it('spreads one user over the three instances, and every factor rule holds through it', async () => {
+      const balancer = { base: site } as Serve;
+      const { id, secret, codes } = await enroll('erin', balancer, balancer);
+      const verified = await call(balancer, 'POST', '/v1/mfa/verify', { user_id: id, code: totpCode(secret, 0) });
+      expect(verified.status).toBe(200);
+      expect((await call(balancer, 'POST', '/v1/mfa/verify', { user_id: id, code: totpCode(secret, 0) })).status).toBe(401);
+      const answers = await Promise.all(
+        Array.from({ length: 30 }, () => call(balancer, 'POST', '/v1/mfa/verify', { user_id: id, code: codes[1] })),
+      );
+      expect(answers.filter((r) => r.status === 200)).toHaveLength(1);
+      expect(answers.every((r) => [200, 401, 429].includes(r.status))).toBe(true);
+      // Round robin reached every instance: each logged audit events for this user.
+      await sleep(200);
+      for (const s of [a, b, c]) {
+        expect(existsSync(s.decisionLog)).toBe(true);
+        expect(readFileSync(s.decisionLog, 'utf8')).toContain(id);
+      }
+    });
   });
 });
