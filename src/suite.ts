@@ -20,6 +20,8 @@ interface SuiteTest {
     report_only?: string[];
     enrollment_allowed_now?: boolean;
     risk_score?: number;
+    /** Exactly these factors, in any order; [] for none. */
+    factors?: string[];
   };
 }
 
@@ -149,6 +151,13 @@ function runTest(file: string, suite: string, policy: CompiledPolicy, t: SuiteTe
   }
   if (e.risk_score !== undefined && result.risk.score !== e.risk_score) {
     f.push(`risk score: expected ${e.risk_score}, got ${result.risk.score}`);
+  }
+  if (e.factors !== undefined) {
+    const got: readonly string[] = result.factors ?? [];
+    if (got.length !== e.factors.length || !e.factors.every((x) => got.includes(x))) {
+      const list = (l: readonly string[]): string => (l.length ? `[${l.join(', ')}]` : 'none');
+      f.push(`factors: expected ${list(e.factors)}, got ${list(got)}`);
+    }
   }
   if (f.length > 0) {
     outcome.status = 'failed';

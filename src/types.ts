@@ -152,6 +152,10 @@ export interface Evaluation {
   risk: { score: number; signals: Signals };
   enrollment: Enrollment;
   policy: { version: string };
+  /** For prompt_mfa and require_mfa: the factors that may satisfy this decision (a restricted factor, message, only
+   * where the policy's factors.message.satisfies allows it). Absent for allow and deny. A frozen list the policy
+   * shares between decisions: never modify it. */
+  factors?: readonly ('totp' | 'backup_code' | 'push' | 'message')[];
 }
 
 /** The engine's answer: an evaluation plus identifiers. */

@@ -3,7 +3,17 @@
 import { createHash } from 'node:crypto';
 import { PolicyError } from '../errors.js';
 import type { BooleanSignal, DecisionKind } from '../types.js';
-import { DEFAULT_FACTORS, DEFAULT_RISK_WEIGHTS, DEFAULT_SENSITIVE_ACTIONS, DEFAULT_THROTTLING, DEFAULTS } from './defaults.js';
+import {
+  DEFAULT_FACTORS,
+  DEFAULT_MESSAGE_FACTOR,
+  DEFAULT_NOTIFICATIONS,
+  DEFAULT_PUSH_FACTOR,
+  DEFAULT_RISK_WEIGHTS,
+  DEFAULT_SENSITIVE_ACTIONS,
+  DEFAULT_THROTTLING,
+  DEFAULTS,
+  factorsByDecision,
+} from './defaults.js';
 import { parseDuration } from './duration.js';
 import { compileActionPattern } from './glob.js';
 import { compileNetworkList } from './network.js';
@@ -14,9 +24,15 @@ import type {
   CompiledPolicy,
   CompiledRule,
   EnforcementSettings,
+  FactorSettings,
   Granularity,
   JsonLogic,
+  MessageFactorSettings,
+  MfaDecision,
+  NotificationEvent,
+  NotificationSettings,
   PromptingRule,
+  PushFactorSettings,
   RiskWeightKey,
 } from './types.js';
 import { parseYamlWithSchema, sortProblems, type YamlSource } from './yaml-source.js';
@@ -55,7 +71,14 @@ interface PolicyDocument {
     risk_based_prompting?: PromptingEntry[];
   }[];
   time_zone?: string;
-  factors?: { totp_issuer?: string; challenge_ttl?: string; enrollment_approval_ttl?: string };
+  factors?: {
+    totp_issuer?: string;
+    challenge_ttl?: string;
+    enrollment_approval_ttl?: string;
+    message?: { enabled?: boolean; code_ttl?: string; satisfies?: MfaDecision[]; max_sends?: number; send_window?: string };
+    push?: { enabled?: boolean; ttl?: string; max_unanswered?: number; unanswered_window?: string };
+  };
+  notifications?: { user?: NotificationEvent[]; security_team?: NotificationEvent[] };
   throttling?: { backoff_after?: number; backoff_base?: string; backoff_max?: string; lock_after?: number; ip_backoff_after?: number };
 }
 
@@ -78,6 +101,43 @@ function overrides(doc: PolicyDocument): CompiledOverride[] {
     if (o.exclude !== undefined) compiled.exclude = o.exclude;
     return compiled;
   });
+}
+
+function factors(doc: PolicyDocument): FactorSettings {
+  const f = doc.factors ?? {};
+  const m = f.message ?? {};
+  const p = f.push ?? {};
+  const dm = DEFAULT_MESSAGE_FACTOR;
+  const dp = DEFAULT_PUSH_FACTOR;
+  const message: MessageFactorSettings = {
+    enabled: m.enabled ?? dm.enabled,
+    code_ttl_s: seconds(m.code_ttl, dm.code_ttl_s),
+    satisfies: new Set(m.satisfies ?? dm.satisfies),
+    max_sends: m.max_sends ?? dm.max_sends,
+    send_window_s: seconds(m.send_window, dm.send_window_s),
+  };
+  const push: PushFactorSettings = {
+    enabled: p.enabled ?? dp.enabled,
+    ttl_s: seconds(p.ttl, dp.ttl_s),
+    max_unanswered: p.max_unanswered ?? dp.max_unanswered,
+    unanswered_window_s: seconds(p.unanswered_window, dp.unanswered_window_s),
+  };
+  return {
+    totp_issuer: f.totp_issuer ?? DEFAULT_FACTORS.totp_issuer,
+    challenge_ttl_s: seconds(f.challenge_ttl, DEFAULT_FACTORS.challenge_ttl_s),
+    enrollment_approval_ttl_s: seconds(f.enrollment_approval_ttl, DEFAULT_FACTORS.enrollment_approval_ttl_s),
+    message,
+    push,
+    by_decision: factorsByDecision(message, push),
+  };
+}
+
+function notifications(doc: PolicyDocument): NotificationSettings {
+  const n = doc.notifications ?? {};
+  return {
+    user: new Set(n.user ?? DEFAULT_NOTIFICATIONS.user),
+    security_team: new Set(n.security_team ?? DEFAULT_NOTIFICATIONS.security_team),
+  };
 }
 
 function build(doc: PolicyDocument, meta: { version: string; source: string }, reads: Map<number, Set<string>>, timeZone: string): CompiledPolicy {
@@ -139,11 +199,7 @@ function build(doc: PolicyDocument, meta: { version: string; source: string }, r
     risk: { weights, thresholds },
     rules,
     time_zone: timeZone,
-    factors: {
-      totp_issuer: doc.factors?.totp_issuer ?? DEFAULT_FACTORS.totp_issuer,
-      challenge_ttl_s: seconds(doc.factors?.challenge_ttl, DEFAULT_FACTORS.challenge_ttl_s),
-      enrollment_approval_ttl_s: seconds(doc.factors?.enrollment_approval_ttl, DEFAULT_FACTORS.enrollment_approval_ttl_s),
-    },
+    factors: factors(doc),
     throttling: {
       backoff_after: doc.throttling?.backoff_after ?? DEFAULT_THROTTLING.backoff_after,
       backoff_base_s: seconds(doc.throttling?.backoff_base, DEFAULT_THROTTLING.backoff_base_s),
@@ -151,6 +207,7 @@ function build(doc: PolicyDocument, meta: { version: string; source: string }, r
       lock_after: doc.throttling?.lock_after ?? DEFAULT_THROTTLING.lock_after,
       ip_backoff_after: doc.throttling?.ip_backoff_after ?? DEFAULT_THROTTLING.ip_backoff_after,
     },
+    notifications: notifications(doc),
   };
 }
 

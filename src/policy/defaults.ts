@@ -1,7 +1,19 @@
 // What a policy gets where it is silent. Kept in step with the `default`s in schemas/policy.schema.json.
 import type { BooleanSignal, DecisionKind } from '../types.js';
 import { BOOLEAN_SIGNALS } from '../types.js';
-import type { FactorSettings, Granularity, RiskWeightKey, ThrottlingSettings } from './types.js';
+import {
+  NOTIFICATION_EVENTS,
+  type FactorKind,
+  type FactorSettings,
+  type Granularity,
+  type MessageFactorSettings,
+  type MfaDecision,
+  type NotificationEvent,
+  type NotificationSettings,
+  type PushFactorSettings,
+  type RiskWeightKey,
+  type ThrottlingSettings,
+} from './types.js';
 
 /** OWASP Multifactor Authentication Cheat Sheet, "when to require MFA": changing the password, the email or
  * phone, the MFA settings themselves, administration and payments. */
@@ -52,6 +64,56 @@ export const DEFAULTS = Object.freeze({
   time_zone: 'UTC',
 });
 
+/** `factors.message:` where a policy is silent. */
+export const DEFAULT_MESSAGE_FACTOR: Readonly<MessageFactorSettings> = Object.freeze({
+  /** Off: it needs a sender configured, and it is the weakest factor offered. */
+  enabled: false,
+  /** Five minutes: time for a message to arrive and be typed in, short for a code that travelled in the clear. */
+  code_ttl_s: 5 * 60,
+  /** NIST SP 800-63B 5.1.3.3: SMS is a RESTRICTED authenticator (SIM swap, number porting, interception), so by
+   * default it does not satisfy a require_mfa (step-up); a policy may add it. */
+  satisfies: new Set<MfaDecision>(['prompt_mfa']) as ReadonlySet<MfaDecision>,
+  /** Three codes per quarter hour: a resend or two for a slow network, not a tool to flood a phone (or a bill). */
+  max_sends: 3,
+  send_window_s: 15 * 60,
+});
+
+/** `factors.push:` where a policy is silent. */
+export const DEFAULT_PUSH_FACTOR: Readonly<PushFactorSettings> = Object.freeze({
+  /** Off: it needs a sender (a push service) configured. */
+  enabled: false,
+  /** Two minutes to pick up the phone and match the number. */
+  ttl_s: 2 * 60,
+  /** Push fatigue (MFA bombing): after three unanswered pushes in a quarter hour, no more are sent. */
+  max_unanswered: 3,
+  unanswered_window_s: 15 * 60,
+});
+
+/** Factors that satisfy any decision: what every Decision.factors lists first. */
+const ALWAYS: readonly FactorKind[] = ['totp', 'backup_code'];
+
+/** The factors that may satisfy prompt_mfa and require_mfa under these settings, as frozen lists (one array per
+ * distinct list, so policies share them). The order is FACTOR_KINDS'. */
+export function factorsByDecision(
+  message: Pick<MessageFactorSettings, 'enabled' | 'satisfies'>,
+  push: Pick<PushFactorSettings, 'enabled'>,
+): Readonly<Record<MfaDecision, readonly FactorKind[]>> {
+  const list = (d: MfaDecision): readonly FactorKind[] =>
+    factorList(push.enabled, message.enabled && message.satisfies.has(d));
+  return Object.freeze({ prompt_mfa: list('prompt_mfa'), require_mfa: list('require_mfa') });
+}
+
+const FACTOR_LISTS = new Map<string, readonly FactorKind[]>();
+function factorList(push: boolean, message: boolean): readonly FactorKind[] {
+  const key = `${push}/${message}`;
+  let list = FACTOR_LISTS.get(key);
+  if (!list) {
+    list = Object.freeze([...ALWAYS, ...(push ? (['push'] as const) : []), ...(message ? (['message'] as const) : [])]);
+    FACTOR_LISTS.set(key, list);
+  }
+  return list;
+}
+
 /** `factors:` where a policy is silent (compiled shape, so hand-built test policies can spread it). */
 export const DEFAULT_FACTORS: Readonly<FactorSettings> = Object.freeze({
   /** The product's name: what an authenticator app lists the account under unless the policy names the organisation. */
@@ -62,6 +124,17 @@ export const DEFAULT_FACTORS: Readonly<FactorSettings> = Object.freeze({
   /** A day: a user approved by an admin in one time zone can still enrol in the next working day of another;
    * the same span as the seed's recovery_timeout. */
   enrollment_approval_ttl_s: 24 * 3_600,
+  message: DEFAULT_MESSAGE_FACTOR,
+  push: DEFAULT_PUSH_FACTOR,
+  by_decision: factorsByDecision(DEFAULT_MESSAGE_FACTOR, DEFAULT_PUSH_FACTOR),
+});
+
+/** `notifications:` where a policy is silent: the user hears of every security event on their account (the
+ * OWASP MFA cheat sheet: notify the user of MFA changes and of logins from new devices or places); the security
+ * team of none until the policy names some. */
+export const DEFAULT_NOTIFICATIONS: Readonly<NotificationSettings> = Object.freeze({
+  user: new Set<NotificationEvent>(NOTIFICATION_EVENTS),
+  security_team: new Set<NotificationEvent>(),
 });
 
 /** `throttling:` where a policy is silent (NIST SP 800-63B 5.2.2: rate limiting of failed attempts). */
@@ -98,6 +171,16 @@ export const LIMITS = Object.freeze({
   lock_after: { min: 2, max: 100 },
   /** A large NAT may need a high threshold; 10000 is still a bound. */
   ip_backoff_after: { min: 1, max: 10_000 },
+  /** A message code or a push shorter than 30 s cannot be acted on; NIST SP 800-63B 5.1.3.2 (an out-of-band
+   * secret is valid for at most 10 minutes) bounds both. */
+  message_code_ttl_s: { min: 30, max: 600 },
+  push_ttl_s: { min: 30, max: 600 },
+  /** Sends and unanswered pushes allowed per window: at least one, or the factor could never be used. */
+  message_max_sends: { min: 1, max: 100 },
+  push_max_unanswered: { min: 1, max: 100 },
+  /** A window must be longer than zero (else nothing is ever counted); one longer than a day is a lock in disguise. */
+  message_send_window_s: { min: 1, max: 86_400 },
+  push_unanswered_window_s: { min: 1, max: 86_400 },
 });
 
 /** Reasons the evaluator emits itself (src/policy/evaluate.ts ENGINE_REASONS); a rule named so would be ambiguous. */

@@ -166,6 +166,86 @@ describe('evaluate: the decision table', () => {
   });
 });
 
+describe('evaluate: the factors a decision lists', () => {
+  const oob = (factors: string): ReturnType<typeof parsePolicy> =>
+    parsePolicy(`mfa_enforcement:\n  risk_based_prompting: [{new_device: prompt_mfa}, {sensitive_action: require_mfa}]\nfactors:\n${factors}`, 'oob.yaml');
+  const prompt = input({ new_device: true });
+  const require = input({ sensitive_action: true });
+  const none = input();
+  const deny = input({ blocked_network: true });
+
+  it('lists TOTP and backup codes for prompt_mfa and require_mfa, and nothing for allow or deny', () => {
+    expect(evaluate(seed, prompt, NOW).factors).toEqual(['totp', 'backup_code']);
+    expect(evaluate(seed, require, NOW).factors).toEqual(['totp', 'backup_code']);
+    const allow = evaluate(seed, none, NOW);
+    expect(allow.decision).toBe('allow');
+    expect(allow).not.toHaveProperty('factors');
+    const denied = evaluate(seed, deny, NOW);
+    expect(denied.decision).toBe('deny');
+    expect(denied).not.toHaveProperty('factors');
+  });
+
+  it('lists message for prompt_mfa only by default (NIST SP 800-63B 5.1.3.3: a restricted authenticator)', () => {
+    const p = oob('  message: {enabled: true}\n');
+    expect(evaluate(p, prompt, NOW).factors).toEqual(['totp', 'backup_code', 'message']);
+    expect(evaluate(p, require, NOW).factors).toEqual(['totp', 'backup_code']);
+  });
+
+  it('lists message for require_mfa when satisfies names it, and never when message is disabled', () => {
+    const p = oob('  message: {enabled: true, satisfies: [prompt_mfa, require_mfa]}\n');
+    expect(evaluate(p, prompt, NOW).factors).toEqual(['totp', 'backup_code', 'message']);
+    expect(evaluate(p, require, NOW).factors).toEqual(['totp', 'backup_code', 'message']);
+    const off = oob('  message: {enabled: false, satisfies: [prompt_mfa, require_mfa]}\n');
+    expect(evaluate(off, prompt, NOW).factors).toEqual(['totp', 'backup_code']);
+    expect(evaluate(off, require, NOW).factors).toEqual(['totp', 'backup_code']);
+  });
+
+  it('lists push for both decisions when enabled, before message', () => {
+    const p = oob('  push: {enabled: true}\n  message: {enabled: true}\n');
+    expect(evaluate(p, prompt, NOW).factors).toEqual(['totp', 'backup_code', 'push', 'message']);
+    expect(evaluate(p, require, NOW).factors).toEqual(['totp', 'backup_code', 'push']);
+    expect(evaluate(p, none, NOW)).not.toHaveProperty('factors');
+    expect(evaluate(p, deny, NOW)).not.toHaveProperty('factors');
+  });
+
+  it('lists the factors of the final decision: a prompt lowered to allow lists none, an enrollment requirement lists them', () => {
+    const p = oob('  push: {enabled: true}\n');
+    const remembered = evaluate(p, input({ new_device: true, mfa_age_seconds: 60 }), NOW);
+    expect(remembered.decision).toBe('allow');
+    expect(remembered).not.toHaveProperty('factors');
+    const grace = evaluate(p, input({ new_device: true }, { ...EMPTY_STATE, first_seen: NOW }), NOW);
+    expect(grace.decision).toBe('require_mfa'); // grace_period is 0 here: enrollment required at once
+    expect(grace.factors).toEqual(['totp', 'backup_code', 'push']);
+  });
+
+  it('hands out the frozen lists compiled once: no allocation per decision', () => {
+    const p = oob('  push: {enabled: true}\n  message: {enabled: true}\n');
+    const a = evaluate(p, prompt, NOW).factors;
+    expect(a).toBe(p.factors.by_decision.prompt_mfa);
+    expect(evaluate(p, prompt, NOW).factors).toBe(a);
+    expect(Object.isFrozen(a)).toBe(true);
+    expect(evaluate(p, require, NOW).factors).toBe(p.factors.by_decision.require_mfa);
+    // Policies with the same factors share the same lists.
+    expect(oob('  push: {enabled: true}\n').factors.by_decision.require_mfa).toBe(p.factors.by_decision.require_mfa);
+  });
+
+  it('lists them for the fail mode when it prompts or requires, and not when it allows', () => {
+    const p = parsePolicy('mfa_enforcement: {fail_mode: prompt_mfa}\nfactors: {message: {enabled: true}}\n', 'f.yaml');
+    expect(evaluateStoreUnavailable(p, signals(), 'x').factors).toEqual(['totp', 'backup_code', 'message']);
+    expect(evaluateStoreUnavailable(seed, signals(), 'x').factors).toEqual(['totp', 'backup_code']);
+    const open = parsePolicy('mfa_enforcement: {fail_mode: allow}\n', 'open.yaml');
+    expect(evaluateStoreUnavailable(open, signals(), 'x')).not.toHaveProperty('factors');
+    const closed = parsePolicy('mfa_enforcement: {fail_mode: deny}\n', 'closed.yaml');
+    expect(evaluateStoreUnavailable(closed, signals(), 'x')).not.toHaveProperty('factors');
+  });
+
+  it('puts factors after policy, on every path (one key order for the serialisers)', () => {
+    for (const d of [evaluate(seed, prompt, NOW), evaluate(seed, require, NOW), evaluateStoreUnavailable(seed, signals(), 'x')]) {
+      expect(Object.keys(d).slice(-2)).toEqual(['policy', 'factors']);
+    }
+  });
+});
+
 describe('evaluate: extensions', () => {
   const policy = parsePolicy(
     `mfa_enforcement:
@@ -334,6 +414,8 @@ time_zone: America/New_York
         };
         const d = evaluate(policy, inp, now);
         expect(['allow', 'prompt_mfa', 'require_mfa', 'deny']).toContain(d.decision);
+        if (d.decision === 'prompt_mfa' || d.decision === 'require_mfa') expect(d.factors).toBe(policy.factors.by_decision[d.decision]);
+        else expect(d).not.toHaveProperty('factors');
         expect(d.risk.score).toBeGreaterThanOrEqual(0);
         expect(d.risk.score).toBeLessThanOrEqual(100);
       }),

@@ -40,6 +40,18 @@ interface UserSettings {
 }
 
 export function evaluate(policy: CompiledPolicy, input: EvaluationInput, now: number): Evaluation {
+  return withFactors(policy, decide(policy, input, now));
+}
+
+/** For prompt_mfa and require_mfa: the factors that may satisfy the decision, a list the policy compiled once
+ * (frozen, shared by every decision). Set last, after `policy`, on every path. */
+function withFactors(policy: CompiledPolicy, result: Evaluation): Evaluation {
+  const d = result.decision;
+  if (d === 'prompt_mfa' || d === 'require_mfa') result.factors = policy.factors.by_decision[d];
+  return result;
+}
+
+function decide(policy: CompiledPolicy, input: EvaluationInput, now: number): Evaluation {
   const { context, state, signals, facts } = input;
   const { settings, excluded, targeted } = userSettings(policy, context.user.id, context.user.groups, context.user.type);
   const score = riskScore(policy, signals);
@@ -124,13 +136,13 @@ function inAnyGroup(set: ReadonlySet<string>, groups: readonly string[]): boolea
 /** The answer when the store cannot be read: the policy's fail mode, never a guess at the user's history. */
 export function evaluateStoreUnavailable(policy: CompiledPolicy, signals: Signals, detail: string): Evaluation {
   const decision = policy.enforcement.fail_mode;
-  return {
+  return withFactors(policy, {
     decision,
     reasons: [{ rule: ENGINE_REASONS.STORE_UNAVAILABLE, decision, enforced: true, detail }],
     risk: { score: riskScore(policy, signals), signals },
     enrollment: { enrolled: false, allowed_now: false },
     policy: { version: policy.version },
-  };
+  });
 }
 
 export function riskScore(policy: CompiledPolicy, signals: Signals): number {

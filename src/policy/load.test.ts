@@ -1,7 +1,18 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { PolicyError } from '../errors.js';
-import { DEFAULT_FACTORS, DEFAULT_RISK_WEIGHTS, DEFAULT_SENSITIVE_ACTIONS, DEFAULT_THROTTLING, loadPolicy, parsePolicy } from './index.js';
+import {
+  DEFAULT_FACTORS,
+  DEFAULT_MESSAGE_FACTOR,
+  DEFAULT_NOTIFICATIONS,
+  DEFAULT_PUSH_FACTOR,
+  DEFAULT_RISK_WEIGHTS,
+  DEFAULT_SENSITIVE_ACTIONS,
+  DEFAULT_THROTTLING,
+  loadPolicy,
+  NOTIFICATION_EVENTS,
+  parsePolicy,
+} from './index.js';
 
 const FIXTURES = 'test/fixtures/policies';
 
@@ -38,7 +49,18 @@ describe('the seed policy', () => {
     expect(policy.countries).toEqual({ blocked: new Set(), allowed: null });
     expect(policy.networks.trusted.size).toBe(0);
     expect(policy.networks.blocked.size).toBe(0);
-    expect(policy.factors).toEqual({ totp_issuer: 'mfa-gate', challenge_ttl_s: 10 * 60, enrollment_approval_ttl_s: 24 * 3_600 });
+    expect(policy.factors).toEqual({
+      totp_issuer: 'mfa-gate',
+      challenge_ttl_s: 10 * 60,
+      enrollment_approval_ttl_s: 24 * 3_600,
+      message: { enabled: false, code_ttl_s: 5 * 60, satisfies: new Set(['prompt_mfa']), max_sends: 3, send_window_s: 15 * 60 },
+      push: { enabled: false, ttl_s: 2 * 60, max_unanswered: 3, unanswered_window_s: 15 * 60 },
+      by_decision: { prompt_mfa: ['totp', 'backup_code'], require_mfa: ['totp', 'backup_code'] },
+    });
+    expect(policy.notifications).toEqual({
+      user: new Set(['factor_enrolled', 'factor_removed', 'factors_reset', 'backup_codes_low', 'recovery_opened', 'new_device_login', 'new_location_login']),
+      security_team: new Set(),
+    });
     expect(policy.throttling).toEqual({ backoff_after: 5, backoff_base_s: 1, backoff_max_s: 15 * 60, lock_after: 100, ip_backoff_after: 20 });
   });
 
@@ -110,7 +132,7 @@ describe('a policy with every key', () => {
     expect(p.risk.weights).toEqual({ ...DEFAULT_RISK_WEIGHTS, new_device: 30, trusted_network: -40 });
     expect(p.risk.thresholds).toEqual({ prompt_mfa: 40, require_mfa: 70 });
     expect(p.time_zone).toBe('Europe/Berlin');
-    expect(p.factors).toEqual({ totp_issuer: 'Acme Corp (staging)', challenge_ttl_s: 300, enrollment_approval_ttl_s: 2 * 3_600 });
+    expect(p.factors).toEqual({ ...DEFAULT_FACTORS, totp_issuer: 'Acme Corp (staging)', challenge_ttl_s: 300, enrollment_approval_ttl_s: 2 * 3_600 });
     expect(p.throttling).toEqual({ backoff_after: 3, backoff_base_s: 2, backoff_max_s: 3_600, lock_after: 50, ip_backoff_after: 40 });
   });
 
@@ -154,15 +176,66 @@ describe('defaults and edge values', () => {
         'throttling: {backoff_after: 1, lock_after: 2, backoff_base: 1s, backoff_max: 1s, ip_backoff_after: 1}\n',
       'x.yaml',
     );
-    expect(low.factors).toEqual({ totp_issuer: 'x', challenge_ttl_s: 30, enrollment_approval_ttl_s: 60 });
+    expect(low.factors).toEqual({ ...DEFAULT_FACTORS, totp_issuer: 'x', challenge_ttl_s: 30, enrollment_approval_ttl_s: 60 });
     expect(low.throttling).toEqual({ backoff_after: 1, backoff_base_s: 1, backoff_max_s: 1, lock_after: 2, ip_backoff_after: 1 });
     const high = parsePolicy(
       'mfa_enforcement: {}\nfactors: {challenge_ttl: 24_hours, enrollment_approval_ttl: 7_days}\n' +
         'throttling: {backoff_after: 99, lock_after: 100, backoff_base: 1d, backoff_max: 86400s, ip_backoff_after: 10000}\n',
       'x.yaml',
     );
-    expect(high.factors).toEqual({ totp_issuer: 'mfa-gate', challenge_ttl_s: 86_400, enrollment_approval_ttl_s: 7 * 86_400 });
+    expect(high.factors).toEqual({ ...DEFAULT_FACTORS, challenge_ttl_s: 86_400, enrollment_approval_ttl_s: 7 * 86_400 });
     expect(high.throttling).toEqual({ backoff_after: 99, backoff_base_s: 86_400, backoff_max_s: 86_400, lock_after: 100, ip_backoff_after: 10_000 });
+  });
+
+  it('compiles the out-of-band factors: durations in seconds, satisfies as a set, the lists each decision names', () => {
+    const p = parsePolicy(
+      [
+        'mfa_enforcement: {}',
+        'factors:',
+        '  message:',
+        '    enabled: true',
+        '    code_ttl: 10_minutes',
+        '    satisfies: [prompt_mfa, require_mfa]',
+        '    max_sends: 5',
+        '    send_window: 1h',
+        '  push:',
+        '    enabled: true',
+        '    ttl: 30s',
+        '    max_unanswered: 2',
+        '    unanswered_window: 1_day',
+      ].join('\n'),
+      'x.yaml',
+    );
+    expect(p.factors.message).toEqual({ enabled: true, code_ttl_s: 600, satisfies: new Set(['prompt_mfa', 'require_mfa']), max_sends: 5, send_window_s: 3_600 });
+    expect(p.factors.push).toEqual({ enabled: true, ttl_s: 30, max_unanswered: 2, unanswered_window_s: 86_400 });
+    expect(p.factors.by_decision).toEqual({
+      prompt_mfa: ['totp', 'backup_code', 'push', 'message'],
+      require_mfa: ['totp', 'backup_code', 'push', 'message'],
+    });
+    expect(Object.isFrozen(p.factors.by_decision)).toBe(true);
+    expect(Object.isFrozen(p.factors.by_decision.prompt_mfa)).toBe(true);
+  });
+
+  it('fills the out-of-band factors key by key, and keeps them off by default', () => {
+    const some = parsePolicy('mfa_enforcement: {}\nfactors: {message: {enabled: true}, push: {ttl: 1m}}\n', 'x.yaml');
+    expect(some.factors.message).toEqual({ ...DEFAULT_MESSAGE_FACTOR, enabled: true });
+    expect(some.factors.push).toEqual({ ...DEFAULT_PUSH_FACTOR, ttl_s: 60 });
+    expect(some.factors.by_decision).toEqual({ prompt_mfa: ['totp', 'backup_code', 'message'], require_mfa: ['totp', 'backup_code'] });
+    const empty = parsePolicy('mfa_enforcement: {}\nfactors: {message: {}, push: {}}\n', 'x.yaml');
+    expect(empty.factors).toEqual(DEFAULT_FACTORS);
+    // A compiled set is the policy's own, never the shared default.
+    expect(empty.factors.message.satisfies).not.toBe(DEFAULT_MESSAGE_FACTOR.satisfies);
+  });
+
+  it('compiles notifications, filling each audience by itself', () => {
+    const all = new Set(NOTIFICATION_EVENTS);
+    expect(parsePolicy('mfa_enforcement: {}\n', 'x.yaml').notifications).toEqual({ user: all, security_team: new Set() });
+    expect(parsePolicy('mfa_enforcement: {}\nnotifications: {}\n', 'x.yaml').notifications).toEqual(DEFAULT_NOTIFICATIONS);
+    const p = parsePolicy('mfa_enforcement: {}\nnotifications:\n  security_team: [factors_reset, recovery_opened]\n', 'x.yaml');
+    expect(p.notifications).toEqual({ user: all, security_team: new Set(['factors_reset', 'recovery_opened']) });
+    const quiet = parsePolicy('mfa_enforcement: {}\nnotifications: {user: [], security_team: [new_location_login]}\n', 'x.yaml');
+    expect(quiet.notifications).toEqual({ user: new Set(), security_team: new Set(['new_location_login']) });
+    expect(quiet.notifications.user).not.toBe(DEFAULT_NOTIFICATIONS.user);
   });
 
   it('keeps an explicitly empty list of sensitive actions empty', () => {

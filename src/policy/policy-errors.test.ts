@@ -103,7 +103,7 @@ describe('fixture files', () => {
       `${f}:3:16 factors.totp_issuer: invalid TOTP issuer "Acme: Corp" (use no ':' and no control characters, e.g. Acme Corp)`,
       `${f}:4:18 factors.challenge_ttl: must be between 30_seconds and 1_day (got "10s")`,
       `${f}:5:28 factors.enrollment_approval_ttl: must be between 1_minute and 7_days (got "30_days")`,
-      `${f}:6:3 factors.issuer: unknown key (allowed: totp_issuer, challenge_ttl, enrollment_approval_ttl)`,
+      `${f}:6:3 factors.issuer: unknown key (allowed: totp_issuer, challenge_ttl, enrollment_approval_ttl, message, push)`,
       `${f}:8:18 throttling.backoff_after: must be >= 1 (got 0)`,
       `${f}:9:17 throttling.backoff_base: must be between 1_second and 1_day (got "0s")`,
       `${f}:10:16 throttling.backoff_max: must be between 1_second and 1_day (got "2_days")`,
@@ -281,6 +281,90 @@ describe('inline documents', () => {
       'p.yaml:2:24 factors.totp_issuer: invalid TOTP issuer "Acme\\tCorp" (use no \':\' and no control characters, e.g. Acme Corp)',
     ]);
     expect(parsePolicy(`mfa_enforcement: {}\nfactors: {totp_issuer: "${'é'.repeat(64)}"}\n`, 'p.yaml').factors.totp_issuer).toBe('é'.repeat(64));
+  });
+
+  it('out-of-band factors: lifetimes at most 10 minutes, windows above zero, counts in range', () => {
+    const text = [
+      'mfa_enforcement: {}', //                   1
+      'factors:', //                              2
+      '  message:', //                            3
+      '    enabled: true', //                     4
+      '    code_ttl: 11_minutes', //              5
+      '    max_sends: 0', //                      6
+      '    send_window: 0_seconds', //            7
+      '  push:', //                               8
+      '    ttl: 601s', //                         9
+      '    max_unanswered: 101', //               10
+      '    unanswered_window: 2_days', //         11
+      '    enabled: yes', //                      12
+    ].join('\n');
+    expect(fromText(text)).toEqual([
+      'p.yaml:5:15 factors.message.code_ttl: must be between 30_seconds and 10_minutes (got "11_minutes")',
+      'p.yaml:6:16 factors.message.max_sends: must be >= 1 (got 0)',
+      'p.yaml:7:18 factors.message.send_window: must be between 1_second and 1_day (got "0_seconds")',
+      'p.yaml:9:10 factors.push.ttl: must be between 30_seconds and 10_minutes (got "601s")',
+      'p.yaml:10:21 factors.push.max_unanswered: must be <= 100 (got 101)',
+      'p.yaml:11:24 factors.push.unanswered_window: must be between 1_second and 1_day (got "2_days")',
+      'p.yaml:12:14 factors.push.enabled: expected true or false, got string "yes"',
+    ]);
+    expect(fromText('mfa_enforcement: {}\nfactors: {message: {code_ttl: 20s}, push: {ttl: 10_seconds}}\n')).toEqual([
+      'p.yaml:2:31 factors.message.code_ttl: must be between 30_seconds and 10_minutes (got "20s")',
+      'p.yaml:2:49 factors.push.ttl: must be between 30_seconds and 10_minutes (got "10_seconds")',
+    ]);
+    expect(fromText('mfa_enforcement: {}\nfactors: {message: {code_ttl: 5 minutes}}\n')).toEqual([
+      `p.yaml:2:31 factors.message.code_ttl: invalid duration "5 minutes" ${DURATION_HINT}`,
+    ]);
+  });
+
+  it('out-of-band factors: satisfies names prompt_mfa and require_mfa only, at least one, each once', () => {
+    expect(fromText('mfa_enforcement: {}\nfactors:\n  message:\n    satisfies: [allow]\n')).toEqual([
+      'p.yaml:4:17 factors.message.satisfies[0]: must be one of prompt_mfa, require_mfa (got "allow")',
+    ]);
+    expect(fromText('mfa_enforcement: {}\nfactors:\n  message:\n    satisfies: [prompt_mfa, deny, require_mfs]\n')).toEqual([
+      'p.yaml:4:29 factors.message.satisfies[1]: must be one of prompt_mfa, require_mfa (got "deny")',
+      'p.yaml:4:35 factors.message.satisfies[2]: must be one of prompt_mfa, require_mfa (got "require_mfs"; did you mean require_mfa?)',
+    ]);
+    expect(fromText('mfa_enforcement: {}\nfactors:\n  message:\n    satisfies: []\n')).toEqual([
+      'p.yaml:4:16 factors.message.satisfies: must have at least 1 item',
+    ]);
+    expect(fromText('mfa_enforcement: {}\nfactors:\n  message:\n    satisfies: [prompt_mfa, require_mfa, prompt_mfa]\n')).toEqual([
+      'p.yaml:4:42 factors.message.satisfies[2]: duplicate of item 0',
+    ]);
+    expect(fromText('mfa_enforcement: {}\nfactors:\n  message:\n    satisfies: [require_mfa]\n')).toEqual([
+      'p.yaml:4:16 factors.message.satisfies: a factor that satisfies require_mfa also satisfies the weaker prompt_mfa: write [prompt_mfa, require_mfa]',
+    ]);
+    expect(fromText('mfa_enforcement: {}\nfactors:\n  message:\n    satisfies: prompt_mfa\n')).toEqual([
+      'p.yaml:4:16 factors.message.satisfies: expected a list, got string "prompt_mfa"',
+    ]);
+  });
+
+  it('out-of-band factors and notifications: unknown keys with a suggestion', () => {
+    expect(fromText('mfa_enforcement: {}\nfactors:\n  mesage: {enabled: true}\n  push: {enabeld: true, tll: 1m}\n')).toEqual([
+      'p.yaml:3:3 factors.mesage: unknown key (did you mean message?)',
+      'p.yaml:4:10 factors.push.enabeld: unknown key (did you mean enabled?)',
+      'p.yaml:4:25 factors.push.tll: unknown key (did you mean ttl?)',
+    ]);
+    expect(fromText('mfa_enforcement: {}\nfactors:\n  message: {max_send: 5, window: 1h}\n')).toEqual([
+      'p.yaml:3:13 factors.message.max_send: unknown key (did you mean max_sends?)',
+      'p.yaml:3:26 factors.message.window: unknown key (allowed: enabled, code_ttl, satisfies, max_sends, send_window)',
+    ]);
+    expect(fromText('mfa_enforcement: {}\nnotification:\n  user: []\n')).toEqual([
+      'p.yaml:2:1 notification: unknown key (did you mean notifications?)',
+    ]);
+    expect(fromText('mfa_enforcement: {}\nnotifications:\n  security: [factors_reset]\n')).toEqual([
+      'p.yaml:3:3 notifications.security: unknown key (allowed: user, security_team)',
+    ]);
+  });
+
+  it('notifications: known event names (with a suggestion), each once', () => {
+    expect(fromText('mfa_enforcement: {}\nnotifications:\n  user: [factor_enroled, new_login]\n  security_team: [factors_reset, factors_reset]\n')).toEqual([
+      'p.yaml:3:10 notifications.user[0]: must be one of factor_enrolled, factor_removed, factors_reset, backup_codes_low, recovery_opened, new_device_login, new_location_login (got "factor_enroled"; did you mean factor_enrolled?)',
+      'p.yaml:3:26 notifications.user[1]: must be one of factor_enrolled, factor_removed, factors_reset, backup_codes_low, recovery_opened, new_device_login, new_location_login (got "new_login")',
+      'p.yaml:4:34 notifications.security_team[1]: duplicate of item 0',
+    ]);
+    expect(fromText('mfa_enforcement: {}\nnotifications: {user: factor_enrolled}\n')).toEqual([
+      'p.yaml:2:23 notifications.user: expected a list, got string "factor_enrolled"',
+    ]);
   });
 
   it('countries.allowed must not be empty', () => {

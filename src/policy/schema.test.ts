@@ -2,11 +2,21 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { BOOLEAN_SIGNALS, DECISIONS } from '../types.js';
-import { DEFAULT_FACTORS, DEFAULT_RISK_WEIGHTS, DEFAULT_THROTTLING, DEFAULTS, LIMITS } from './defaults.js';
+import {
+  DEFAULT_FACTORS,
+  DEFAULT_MESSAGE_FACTOR,
+  DEFAULT_NOTIFICATIONS,
+  DEFAULT_PUSH_FACTOR,
+  DEFAULT_RISK_WEIGHTS,
+  DEFAULT_THROTTLING,
+  DEFAULTS,
+  LIMITS,
+} from './defaults.js';
 import { formatDuration, parseDuration } from './duration.js';
 import { HTTP_METHODS } from './glob.js';
 import { policyValidate, POLICY_SCHEMA_URL, sharedAjv } from './schema.js';
-import { RISK_WEIGHT_KEYS } from './types.js';
+import { BOUNDED_DURATIONS } from './semantic.js';
+import { FACTOR_KINDS, MFA_DECISIONS, NOTIFICATION_EVENTS, RISK_WEIGHT_KEYS } from './types.js';
 
 const schema: unknown = JSON.parse(readFileSync(POLICY_SCHEMA_URL, 'utf8'));
 
@@ -76,18 +86,57 @@ describe('policy.schema.json', () => {
     expect(dur(`${t}/backoff_max/default`)).toBe(DEFAULT_THROTTLING.backoff_max_s);
     expect(at(`${t}/lock_after/default`)).toBe(DEFAULT_THROTTLING.lock_after);
     expect(at(`${t}/ip_backoff_after/default`)).toBe(DEFAULT_THROTTLING.ip_backoff_after);
-    // One key per compiled field (durations drop their `_s`), so neither side gains a setting alone.
-    expect(keys(f)).toEqual(Object.keys(DEFAULT_FACTORS).map((k) => k.replace(/_s$/, '')));
-    expect(keys(t)).toEqual(Object.keys(DEFAULT_THROTTLING).map((k) => k.replace(/_s$/, '')));
+    // One key per compiled field (durations drop their `_s`), so neither side gains a setting alone; by_decision is
+    // derived, never written.
+    const written = (o: object): string[] => Object.keys(o).filter((k) => k !== 'by_decision').map((k) => k.replace(/_s$/, ''));
+    expect(keys(f)).toEqual(written(DEFAULT_FACTORS));
+    expect(keys(t)).toEqual(written(DEFAULT_THROTTLING));
+    expect(keys(`${f}/message/properties`)).toEqual(written(DEFAULT_MESSAGE_FACTOR));
+    expect(keys(`${f}/push/properties`)).toEqual(written(DEFAULT_PUSH_FACTOR));
+    expect(keys('properties/notifications/properties')).toEqual(Object.keys(DEFAULT_NOTIFICATIONS));
+  });
+
+  it('documents the out-of-band factor and notification defaults the compiler applies', () => {
+    const m = 'properties/factors/properties/message/properties';
+    expect(at(`${m}/enabled/default`)).toBe(DEFAULT_MESSAGE_FACTOR.enabled);
+    expect(dur(`${m}/code_ttl/default`)).toBe(DEFAULT_MESSAGE_FACTOR.code_ttl_s);
+    expect(at(`${m}/satisfies/default`)).toEqual([...DEFAULT_MESSAGE_FACTOR.satisfies]);
+    expect(at(`${m}/max_sends/default`)).toBe(DEFAULT_MESSAGE_FACTOR.max_sends);
+    expect(dur(`${m}/send_window/default`)).toBe(DEFAULT_MESSAGE_FACTOR.send_window_s);
+    const p = 'properties/factors/properties/push/properties';
+    expect(at(`${p}/enabled/default`)).toBe(DEFAULT_PUSH_FACTOR.enabled);
+    expect(dur(`${p}/ttl/default`)).toBe(DEFAULT_PUSH_FACTOR.ttl_s);
+    expect(at(`${p}/max_unanswered/default`)).toBe(DEFAULT_PUSH_FACTOR.max_unanswered);
+    expect(dur(`${p}/unanswered_window/default`)).toBe(DEFAULT_PUSH_FACTOR.unanswered_window_s);
+    const n = 'properties/notifications/properties';
+    expect(at(`${n}/user/default`)).toEqual([...DEFAULT_NOTIFICATIONS.user]);
+    expect(at(`${n}/security_team/default`)).toEqual([...DEFAULT_NOTIFICATIONS.security_team]);
+    // NIST SP 800-63B 5.1.3.3: a restricted authenticator does not satisfy a step-up unless the policy says so.
+    expect(DEFAULT_MESSAGE_FACTOR.satisfies).toEqual(new Set(['prompt_mfa']));
+    expect(DEFAULT_FACTORS.by_decision).toEqual({ prompt_mfa: ['totp', 'backup_code'], require_mfa: ['totp', 'backup_code'] });
+  });
+
+  it('names exactly the factor decisions and notification events of the code', () => {
+    expect(at('$defs/mfa_decision/enum')).toEqual([...MFA_DECISIONS]);
+    expect(at('$defs/notification_event/enum')).toEqual([...NOTIFICATION_EVENTS]);
+    expect(at('properties/notifications/properties/user/default')).toEqual([...NOTIFICATION_EVENTS]);
+    const decision: unknown = JSON.parse(readFileSync(new URL('../../schemas/decision.schema.json', import.meta.url), 'utf8'));
+    expect((decision as { properties: { factors: { items: { enum: unknown } } } }).properties.factors.items.enum).toEqual([...FACTOR_KINDS]);
   });
 
   it('has the bounds of LIMITS, and defaults inside them', () => {
     const f = 'properties/factors/properties';
     const t = 'properties/throttling/properties';
     expect([at(`${f}/totp_issuer/minLength`), at(`${f}/totp_issuer/maxLength`)]).toEqual([LIMITS.totp_issuer_chars.min, LIMITS.totp_issuer_chars.max]);
+    const m = `${f}/message/properties`;
+    const p = `${f}/push/properties`;
     const durations = [
       [`${f}/challenge_ttl`, LIMITS.challenge_ttl_s, DEFAULT_FACTORS.challenge_ttl_s],
       [`${f}/enrollment_approval_ttl`, LIMITS.enrollment_approval_ttl_s, DEFAULT_FACTORS.enrollment_approval_ttl_s],
+      [`${m}/code_ttl`, LIMITS.message_code_ttl_s, DEFAULT_MESSAGE_FACTOR.code_ttl_s],
+      [`${m}/send_window`, LIMITS.message_send_window_s, DEFAULT_MESSAGE_FACTOR.send_window_s],
+      [`${p}/ttl`, LIMITS.push_ttl_s, DEFAULT_PUSH_FACTOR.ttl_s],
+      [`${p}/unanswered_window`, LIMITS.push_unanswered_window_s, DEFAULT_PUSH_FACTOR.unanswered_window_s],
       [`${t}/backoff_base`, LIMITS.backoff_base_s, DEFAULT_THROTTLING.backoff_base_s],
       [`${t}/backoff_max`, LIMITS.backoff_max_s, DEFAULT_THROTTLING.backoff_max_s],
     ] as const;
@@ -101,6 +150,27 @@ describe('policy.schema.json', () => {
       expect(DEFAULT_THROTTLING[k]).toBeGreaterThanOrEqual(LIMITS[k].min);
       expect(DEFAULT_THROTTLING[k]).toBeLessThanOrEqual(LIMITS[k].max);
     }
+    // Every x-duration-range in the schema is enforced by semantic.ts, with the same bounds.
+    const ranges: [string, number, number][] = [];
+    const visit = (node: unknown, path: string[]): void => {
+      if (typeof node !== 'object' || node === null) return;
+      const r = (node as Record<string, unknown>)['x-duration-range'] as { minimum: string; maximum: string } | undefined;
+      if (r) ranges.push([path.filter((_, i) => i % 2 === 1).join('.'), parseDuration(r.minimum), parseDuration(r.maximum)]);
+      for (const [k, v] of Object.entries(node as Record<string, unknown>)) if (k !== 'x-duration-range') visit(v, [...path, k]);
+    };
+    visit((schema as { properties: unknown }).properties, ['properties']);
+    expect(ranges.sort()).toEqual(BOUNDED_DURATIONS.map(([path, r]) => [path.join('.'), r.min, r.max]).sort());
+    for (const [path, limit, fallback] of [
+      [`${m}/max_sends`, LIMITS.message_max_sends, DEFAULT_MESSAGE_FACTOR.max_sends],
+      [`${p}/max_unanswered`, LIMITS.push_max_unanswered, DEFAULT_PUSH_FACTOR.max_unanswered],
+    ] as const) {
+      expect([at(`${path}/minimum`), at(`${path}/maximum`)], path).toEqual([limit.min, limit.max]);
+      expect(fallback).toBeGreaterThanOrEqual(limit.min);
+      expect(fallback).toBeLessThanOrEqual(limit.max);
+    }
+    // NIST SP 800-63B 5.1.3.2: an out-of-band secret lives at most 10 minutes.
+    expect(LIMITS.message_code_ttl_s.max).toBe(600);
+    expect(LIMITS.push_ttl_s.max).toBe(600);
     // NIST SP 800-63B 5.2.2: at most 100 consecutive failures; and the defaults obey the order rules.
     expect(LIMITS.lock_after.max).toBe(100);
     expect(DEFAULT_THROTTLING.backoff_after).toBeLessThan(DEFAULT_THROTTLING.lock_after);

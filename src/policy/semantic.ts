@@ -1,7 +1,7 @@
 // The checks a JSON Schema cannot express: unique and unreserved rule ids, json-logic conditions, threshold
-// order, the time zone, duration ranges and the order of the throttling settings. They run on the raw document
-// beside the schema (guarding every type, since the schema may have failed elsewhere) so one load reports every
-// problem.
+// order, the time zone, duration ranges, the order of the throttling settings and what a message code
+// satisfies. They run on the raw document beside the schema (guarding every type, since the schema may have
+// failed elsewhere) so one load reports every problem.
 import type { PolicyProblem } from '../errors.js';
 import { DEFAULT_THROTTLING, ENGINE_REASON_NAMES, LIMITS, RESERVED_RULE_IDS } from './defaults.js';
 import { formatDuration, tryParseDuration } from './duration.js';
@@ -73,23 +73,42 @@ interface Range {
   max: number;
 }
 
-/** Durations with bounds (`x-duration-range` in the schema): [section, key, bounds in seconds]. */
-const BOUNDED_DURATIONS: ReadonlyArray<readonly [string, string, Range]> = [
-  ['factors', 'challenge_ttl', LIMITS.challenge_ttl_s],
-  ['factors', 'enrollment_approval_ttl', LIMITS.enrollment_approval_ttl_s],
-  ['throttling', 'backoff_base', LIMITS.backoff_base_s],
-  ['throttling', 'backoff_max', LIMITS.backoff_max_s],
+/** Durations with bounds (`x-duration-range` in the schema): [path, bounds in seconds]. */
+export const BOUNDED_DURATIONS: ReadonlyArray<readonly [readonly string[], Range]> = [
+  [['factors', 'challenge_ttl'], LIMITS.challenge_ttl_s],
+  [['factors', 'enrollment_approval_ttl'], LIMITS.enrollment_approval_ttl_s],
+  [['factors', 'message', 'code_ttl'], LIMITS.message_code_ttl_s],
+  [['factors', 'message', 'send_window'], LIMITS.message_send_window_s],
+  [['factors', 'push', 'ttl'], LIMITS.push_ttl_s],
+  [['factors', 'push', 'unanswered_window'], LIMITS.push_unanswered_window_s],
+  [['throttling', 'backoff_base'], LIMITS.backoff_base_s],
+  [['throttling', 'backoff_max'], LIMITS.backoff_max_s],
 ];
 
 function checkDurationRanges(doc: Obj, src: YamlSource, out: SemanticResult): void {
-  for (const [section, key, range] of BOUNDED_DURATIONS) {
-    const owner = doc[section];
-    const text = isObj(owner) ? owner[key] : undefined;
+  for (const [path, range] of BOUNDED_DURATIONS) {
+    let text: unknown = doc;
+    for (const key of path) text = isObj(text) ? text[key] : undefined;
     const s = typeof text === 'string' ? tryParseDuration(text) : null;
     if (s === null || (s >= range.min && s <= range.max)) continue; // an invalid duration is the schema's to report
     const bounds = `between ${formatDuration(range.min)} and ${formatDuration(range.max)}`;
-    out.problems.push(src.problem([section, key], `must be ${bounds} (got ${JSON.stringify(text)})`));
+    out.problems.push(src.problem([...path], `must be ${bounds} (got ${JSON.stringify(text)})`));
   }
+}
+
+/** A message code that may satisfy require_mfa but not the weaker prompt_mfa is a slip: the schema has checked
+ * the list's items, emptiness and duplicates. */
+function checkMessageSatisfies(doc: Obj, src: YamlSource, out: SemanticResult): void {
+  const factors = doc.factors;
+  const message = isObj(factors) ? factors.message : undefined;
+  const satisfies = isObj(message) ? message.satisfies : undefined;
+  if (!Array.isArray(satisfies) || !satisfies.includes('require_mfa') || satisfies.includes('prompt_mfa')) return;
+  out.problems.push(
+    src.problem(
+      ['factors', 'message', 'satisfies'],
+      'a factor that satisfies require_mfa also satisfies the weaker prompt_mfa: write [prompt_mfa, require_mfa]',
+    ),
+  );
 }
 
 /** One throttling setting as it takes effect: written (and valid, else null: the schema reports it) or the default. */
@@ -156,6 +175,7 @@ export function checkSemantics(value: unknown, src: YamlSource): SemanticResult 
   checkThresholds(value, src, out);
   checkTimeZone(value, src, out);
   checkDurationRanges(value, src, out);
+  checkMessageSatisfies(value, src, out);
   checkThrottling(value, src, out);
   return out;
 }

@@ -54,7 +54,51 @@ export type Granularity = 'country' | 'region' | 'city';
 export const RISK_WEIGHT_KEYS = [...BOOLEAN_SIGNALS, 'failed_attempts'] as const;
 export type RiskWeightKey = (typeof RISK_WEIGHT_KEYS)[number];
 
-/** `factors:`: TOTP enrollment and challenges. */
+/** The factors a decision may list (Decision.factors), in the order it lists them. */
+export const FACTOR_KINDS = ['totp', 'backup_code', 'push', 'message'] as const;
+export type FactorKind = (typeof FACTOR_KINDS)[number];
+
+/** The decisions a factor satisfies: allow needs none, deny takes none. */
+export const MFA_DECISIONS = ['prompt_mfa', 'require_mfa'] as const;
+export type MfaDecision = (typeof MFA_DECISIONS)[number];
+
+/** Security notifications the sender delivers (`notifications.user`, `notifications.security_team`). */
+export const NOTIFICATION_EVENTS = [
+  'factor_enrolled',
+  'factor_removed',
+  'factors_reset',
+  'backup_codes_low',
+  'recovery_opened',
+  'new_device_login',
+  'new_location_login',
+] as const;
+export type NotificationEvent = (typeof NOTIFICATION_EVENTS)[number];
+
+/** `factors.message`: one-time codes sent by message (SMS, email, chat), a RESTRICTED authenticator
+ * (NIST SP 800-63B 5.1.3.3). */
+export interface MessageFactorSettings {
+  /** Off unless the policy turns it on (it needs a sender). */
+  enabled: boolean;
+  /** How long a sent code can be used (30 s..10 min). */
+  code_ttl_s: number;
+  /** The decisions a message code may satisfy (non-empty; by default prompt_mfa only). */
+  satisfies: ReadonlySet<MfaDecision>;
+  /** Codes sent per user per send_window. */
+  max_sends: number;
+  send_window_s: number;
+}
+
+/** `factors.push`: push approval with number matching. */
+export interface PushFactorSettings {
+  enabled: boolean;
+  /** How long a push can be answered (30 s..10 min). */
+  ttl_s: number;
+  /** Unanswered (or refused) pushes per user per unanswered_window before further pushes are refused (push fatigue). */
+  max_unanswered: number;
+  unanswered_window_s: number;
+}
+
+/** `factors:`: TOTP enrollment and challenges, and the out-of-band factors. */
 export interface FactorSettings {
   /** The issuer in otpauth:// URIs (1..64 characters, no ':'). */
   totp_issuer: string;
@@ -62,6 +106,18 @@ export interface FactorSettings {
   challenge_ttl_s: number;
   /** How long an admin's approval of a first enrollment from a risky context lasts. */
   enrollment_approval_ttl_s: number;
+  message: MessageFactorSettings;
+  push: PushFactorSettings;
+  /** Derived from the above when the policy compiles (`factorsByDecision`), not written in a policy: the factors
+   * that may satisfy each decision, frozen, which evaluate() hands out as Decision.factors without allocating.
+   * totp and backup_code always; push when enabled; message when enabled and its `satisfies` names the decision. */
+  by_decision: Readonly<Record<MfaDecision, readonly FactorKind[]>>;
+}
+
+/** `notifications:`: which security events are sent to the user and to the security team. */
+export interface NotificationSettings {
+  user: ReadonlySet<NotificationEvent>;
+  security_team: ReadonlySet<NotificationEvent>;
 }
 
 /** `throttling:` of failed factor attempts (NIST SP 800-63B 5.2.2). backoff_after < lock_after <= 100 and
@@ -120,4 +176,5 @@ export interface CompiledPolicy {
   time_zone: string;
   factors: FactorSettings;
   throttling: ThrottlingSettings;
+  notifications: NotificationSettings;
 }

@@ -2,7 +2,7 @@
 // Not imported by production code.
 import { BlockList, isIP } from 'node:net';
 import type { ActionMatcher, CompiledPolicy, NetworkList } from '../policy/types.js';
-import { DEFAULT_FACTORS, DEFAULT_THROTTLING } from '../policy/defaults.js';
+import { DEFAULT_FACTORS, DEFAULT_NOTIFICATIONS, DEFAULT_THROTTLING } from '../policy/defaults.js';
 
 /** A NetworkList over node:net BlockList: one list per CIDR, so `match` can name the CIDR that matched. */
 export function networkList(cidrs: readonly string[]): NetworkList {
@@ -96,5 +96,6 @@ export function testPolicy(options: TestPolicyOptions = {}): CompiledPolicy {
     time_zone: 'UTC',
     factors: { ...DEFAULT_FACTORS },
     throttling: { ...DEFAULT_THROTTLING },
+    notifications: DEFAULT_NOTIFICATIONS,
   };
 }
