@@ -151,6 +151,20 @@ export class DecisionEngine {
     const now = this.#clock();
     const challenge = await this.#store.completeChallenge(challengeId, now);
     if (!challenge) return null;
+    // Whether this login teaches a new device or location, read before it does: the audit event (and the
+    // security notification derived from it, src/factors/notify.ts) says so.
+    const before = await this.#store.getUserState(challenge.user_id, challenge.device_key, now);
+    this.#audit({
+      event: 'login.completed',
+      user_id: challenge.user_id,
+      challenge_id: challenge.id,
+      decision: challenge.decision,
+      device: challenge.device_key,
+      location: challenge.location_key,
+      ip: challenge.ip,
+      new_device: !before.known_devices.includes(challenge.device_key),
+      new_location: challenge.location_key !== null && !before.known_locations.includes(challenge.location_key),
+    });
     await this.#store.recordLogin({
       user_id: challenge.user_id,
       device_key: challenge.device_key,

@@ -50,7 +50,11 @@ Serves the decision and factor API. Every option also reads an environment varia
 
 API keys: MFA_GATE_API_KEYS=key1,key2:decide+mfa (a key without scopes has all: decide, mfa, admin), else
 DIR/api-keys (one per line, mode 0600); with neither, an admin key is generated there and printed once.
-Secrets: MFA_GATE_SECRET_KEY (base64, 32 bytes), else DIR/secret.key, generated on first start.`,
+Secrets: MFA_GATE_SECRET_KEY (base64, 32 bytes), else DIR/secret.key, generated on first start.
+Sender of codes by message, push requests and security notifications (the policy's factors.message,
+factors.push and notifications): MFA_GATE_SENDER=webhook|log|none (default none; log is for development
+and refused when NODE_ENV=production), MFA_GATE_WEBHOOK_URL, MFA_GATE_WEBHOOK_SECRET (at least 32 bytes; the
+receiver checks the X-MFA-Gate-Signature with it).`,
   async run(argv) {
     const env = process.env;
     const { values } = parse(argv, {
@@ -158,6 +162,7 @@ Secrets: MFA_GATE_SECRET_KEY (base64, 32 bytes), else DIR/secret.key, generated 
       console.log(`mfa-gate listening on ${base}
   policy        ${values.policy} (version ${holder.current.version.slice(0, 12)}; edits reload, SIGHUP too)
   store         ${storeLabel}
+  sender        ${services.sender.kind}${services.sender.kind === 'none' ? ' (codes by message and push unavailable; see --help)' : ''}
   decision log  ${decisionLogDest}
   API keys      ${apiKeys.source === 'generated' ? `generated into ${apiKeys.file} — this admin key is shown only now:\n                ${apiKeys.generated}` : `from ${apiKeys.source === 'env' ? 'MFA_GATE_API_KEYS' : apiKeys.file}`}
 
@@ -196,7 +201,8 @@ Try it:
       server.close(() => {
         uninstallSighup();
         holder.close();
-        void Promise.allSettled([store.close(), decisionLog.close()]).then(() => process.exit(0));
+        // services.close(): notifications in flight delivered, the sender closed, then the store.
+        void Promise.allSettled([services.close(), decisionLog.close()]).then(() => process.exit(0));
       });
       (server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
     };

@@ -4,10 +4,13 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { DecisionEngine } from '../engine.js';
 import { loadKeyring, type Keyring } from '../factors/crypto.js';
+import { Notifier } from '../factors/notify.js';
+import { OutOfBandService } from '../factors/out-of-band.js';
 import { FactorService, type AuditEvent } from '../factors/service.js';
 import { auditTo } from '../log.js';
 import { loadPolicy } from '../policy/index.js';
 import type { CompiledPolicy } from '../policy/types.js';
+import { createSender, senderConfigFromEnv, type Sender } from '../senders/index.js';
 import { openPostgresStore, openSqliteStore, type RetentionOptions, type Store } from '../store/index.js';
 
 /** The SQLite file inside the data directory. */
@@ -20,8 +23,19 @@ export interface Services {
   keyring: Keyring;
   engine: DecisionEngine;
   factors: FactorService;
+  /** Codes by message and push approval (issue #7), through `sender`. */
+  outOfBand: OutOfBandService;
+  sender: Sender;
+  notifier: Notifier;
   close(): Promise<void>;
 }
+
+/**
+ * The webhook sender's settings for messages sent inside a request (a code, a push): a user is waiting, so
+ * at most 3 attempts of 3 s with short waits (~10 s at worst) instead of the sender's own defaults (~30 s),
+ * which suit nobody waiting. A receiver that cannot take a message in that time gets a 503 answered instead.
+ */
+const WEBHOOK_IN_REQUEST = { timeoutMs: 3000, retries: 2, backoffMs: 250, maxBackoffMs: 1000 } as const;
 
 export interface ServiceOptions {
   /**
@@ -42,6 +56,8 @@ export interface ServiceOptions {
   /** Where audit events go; default: the logger at info. */
   audit?: (event: AuditEvent) => void;
   env?: NodeJS.ProcessEnv;
+  /** The sender of codes, pushes and notifications; default: from MFA_GATE_SENDER (src/senders). */
+  sender?: Sender;
 }
 
 /** The URL with its password masked, for banners and logs. */
@@ -65,6 +81,7 @@ export async function openServices({
   notice = (m) => logger.warn(m),
   audit = auditTo(logger),
   env = process.env,
+  sender: givenSender,
 }: ServiceOptions): Promise<Services> {
   const current = typeof policy === 'string' ? loadPolicy(policy) : policy;
   const shared = databaseUrl !== undefined && databaseUrl !== '';
@@ -94,12 +111,51 @@ export async function openServices({
     store = openSqliteStore({ path, ...(retention ? { retention } : {}) });
     storeLabel = `SQLite ${path}`;
   }
+  let sender: Sender;
+  try {
+    sender = givenSender ?? createSender(withRequestTimeouts(senderConfigFromEnv(env)), { logger, env });
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  const policyOf = typeof current === 'function' ? current : () => current;
+  const notifier = new Notifier({
+    sender,
+    store,
+    keyring,
+    policy: policyOf,
+    onError: (info) => logger.warn({ ...info, notification: info.event, event: 'notification_failed' }, 'a security notification could not be sent'),
+  });
+  // Security notifications follow from the audit events (src/factors/notify.ts).
+  const audited = (e: AuditEvent) => {
+    audit(e);
+    notifier.onAudit(e);
+  };
   const engine = new DecisionEngine({
     store,
     policy: current,
-    audit,
+    audit: audited,
     onBackgroundError: (err) => logger.error({ err }, 'background write failed'),
   });
-  const factors = new FactorService({ store, keyring, policy: current, completeChallenge: (id) => engine.completeChallenge(id), audit });
-  return { store, storeLabel, keyring, engine, factors, close: () => store.close() };
+  const factors = new FactorService({ store, keyring, policy: current, completeChallenge: (id) => engine.completeChallenge(id), audit: audited });
+  const outOfBand = new OutOfBandService({ store, keyring, policy: current, sender, factors, audit: audited });
+  return {
+    store,
+    storeLabel,
+    keyring,
+    engine,
+    factors,
+    outOfBand,
+    sender,
+    notifier,
+    close: async () => {
+      await notifier.drain();
+      await sender.close();
+      await store.close();
+    },
+  };
+}
+
+function withRequestTimeouts<C extends ReturnType<typeof senderConfigFromEnv>>(config: C): C {
+  return config.kind === 'webhook' ? { ...config, ...WEBHOOK_IN_REQUEST } : config;
 }

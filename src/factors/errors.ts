@@ -41,6 +41,28 @@ export const FactorErrorCode = {
   RECOVERY_NOT_FOUND: 'recovery_not_found',
   /** 404: the store has never seen the user. */
   USER_NOT_FOUND: 'user_not_found',
+
+  // Out-of-band factors (issue #7): codes by message, push approval.
+  /** 403: the policy does not enable this factor (factors.message.enabled, factors.push.enabled). */
+  FACTOR_DISABLED: 'factor_disabled',
+  /** 403: a restricted factor (codes by message) for a decision the policy's factors.message.satisfies excludes. */
+  FACTOR_NOT_ALLOWED: 'factor_not_allowed',
+  /** 400: a message destination that is not an address of its channel (E.164 phone, email, chat handle). */
+  INVALID_DESTINATION: 'invalid_destination',
+  /** 429: the user's codes per window (factors.message.max_sends) or pushes per window (max_unanswered) are used up. */
+  TOO_MANY_SENDS: 'too_many_sends',
+  /** 503: the operator's sender is not configured or did not take the message (after its retries). */
+  SENDER_UNAVAILABLE: 'sender_unavailable',
+  /** 400: a push device key that is not Ed25519 or ECDSA P-256 in SPKI DER (base64). */
+  INVALID_PUBLIC_KEY: 'invalid_public_key',
+  /** 401: a push answer whose signature the registered device key does not verify (or from another device). */
+  INVALID_SIGNATURE: 'invalid_signature',
+  /** 404: no push with that id. */
+  PUSH_NOT_FOUND: 'push_not_found',
+  /** 409: the push was answered already or has expired. */
+  PUSH_NOT_PENDING: 'push_not_pending',
+  /** 404: the user has no push device with that id. */
+  PUSH_DEVICE_NOT_FOUND: 'push_device_not_found',
 } as const;
 export type FactorErrorCode = (typeof FactorErrorCode)[keyof typeof FactorErrorCode];
 

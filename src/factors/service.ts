@@ -60,6 +60,12 @@ export interface VerifyRequest {
 }
 
 const aad = (userId: string) => `totp:${userId}`;
+const BUDGET_NAMES: Record<FactorBudget, string> = {
+  totp: 'TOTP factor is',
+  backup_code: 'backup codes are',
+  message: 'codes by message are',
+  push: 'push approvals are',
+};
 
 function fail(error: FactorErrorCode, message: string, extra: Partial<Failure> = {}): Failure {
   return { ok: false, error, message, ...extra };
@@ -150,7 +156,7 @@ export class FactorService {
     if (!proof.ok) return proof;
     const completed = challenge ? (await this.#complete(challenge.id)) !== null : false;
     const remaining = await this.#store.countBackupCodes(req.user_id);
-    this.#audit({ event: 'factor.verified', user_id: req.user_id, factor: proof.factor, challenge_completed: completed });
+    this.#audit({ event: 'factor.verified', user_id: req.user_id, factor: proof.factor, challenge_completed: completed, backup_codes_remaining: remaining });
     return { ok: true, factor: proof.factor, backup_codes_remaining: remaining, challenge_completed: completed };
   }
 
@@ -231,6 +237,49 @@ export class FactorService {
     return cleared;
   }
 
+  /**
+   * Step-up for the other factor modules (out-of-band enrollment binds a new factor): a current TOTP or
+   * backup code, with throttling, replay rejection and single use, exactly as verify checks it.
+   */
+  proveCurrentFactor(userId: string, code: string, ip: string | null): Promise<Outcome<{ factor: Factor }>> {
+    return this.#verifyAny(userId, code, ip, this.#clock());
+  }
+
+  /** Whether the user has a factor to step up with (an active TOTP or an unused backup code). */
+  async hasStepUpFactor(userId: string): Promise<boolean> {
+    return (await this.#store.getActiveTotp(userId)) !== null || (await this.#store.countBackupCodes(userId)) > 0;
+  }
+
+  /** The throttling verdict of a user's budget (and the IP), as the factor module applies it everywhere. */
+  throttled(userId: string, budget: FactorBudget, ip: string | null, now: number): Promise<Failure | null> {
+    return this.#throttled(userId, budget, ip, now);
+  }
+
+  /** Counts a failure of `budget` (and the IP) and audits it as `event`; returns the 401 outcome. */
+  failed(userId: string, budget: FactorBudget, ip: string | null, now: number, event: string): Promise<Failure> {
+    return this.#failed(userId, budget, ip, now, event);
+  }
+
+  /** A success clears the budget's consecutive failures (and the IP's). */
+  succeeded(userId: string, budget: FactorBudget, ip: string | null): Promise<void> {
+    return this.#succeeded(userId, budget, ip);
+  }
+
+  /** The first-enrollment rule for any factor: see #firstEnrollmentRefused. */
+  firstEnrollmentRefused(req: { user_id: string; challenge_id?: string; ip?: string | null }, now: number): Promise<Failure | null> {
+    return this.#firstEnrollmentRefused(req, now);
+  }
+
+  /** Applies the user's due recovery requests (audited) before a factor is used. */
+  applyDueRecoveries(userId: string, now: number): Promise<void> {
+    return this.#applyDueRecoveries(userId, now);
+  }
+
+  /** Completes a decision's challenge after a verified factor (the engine learns the device and location). */
+  completeChallenge(challengeId: string): Promise<ChallengeRecord | null> {
+    return this.#complete(challengeId);
+  }
+
   /** A TOTP or a backup code, chosen by its shape, with throttling, replay rejection and single use. */
   async #verifyAny(userId: string, code: string, ip: string | null, now: number): Promise<Outcome<{ factor: Factor }>> {
     const backup = /^\s*\d{3}\s?\d{3}\s*$/.test(code) ? null : normalizeBackupCode(code);
@@ -264,7 +313,7 @@ export class FactorService {
     const verdict = userVerdict(await this.#store.getFailures(userSubject(userId, budget)), now, t);
     if (!verdict.allowed) {
       if (verdict.locked) {
-        return fail(FactorErrorCode.FACTOR_LOCKED, `too many consecutive failures: the ${budget === 'totp' ? 'TOTP factor' : 'backup codes'} are locked until an administrator unlocks them`);
+        return fail(FactorErrorCode.FACTOR_LOCKED, `too many consecutive failures: the ${BUDGET_NAMES[budget]} locked until an administrator unlocks them`);
       }
       return fail(FactorErrorCode.TOO_MANY_ATTEMPTS, `too many failed attempts; try again in ${verdict.retry_after_s} s`, { retry_after_s: verdict.retry_after_s });
     }
@@ -298,7 +347,7 @@ export class FactorService {
    * `enrollment.allowed_now` false) it needs an administrator's approval; a user with login history must come
    * through a decision at all, so the check cannot be skipped by leaving the challenge out.
    */
-  async #firstEnrollmentRefused(req: EnrollRequest, now: number): Promise<Failure | null> {
+  async #firstEnrollmentRefused(req: { user_id: string; challenge_id?: string; ip?: string | null }, now: number): Promise<Failure | null> {
     let allowed: boolean;
     if (req.challenge_id !== undefined) {
       const c = await this.#store.getChallenge(req.challenge_id);

@@ -5,8 +5,11 @@ import type { FailureCounter } from '../store/types.js';
 
 export type Throttling = CompiledPolicy['throttling'];
 
-/** The failure budgets a user has. Backup-code guesses have their own, so they cannot lock out TOTP. */
-export type FactorBudget = 'totp' | 'backup_code';
+/**
+ * The failure budgets a user has. Backup-code guesses have their own, so they cannot lock out TOTP; message
+ * codes and push answers (a deny, a wrong number) have theirs too (issue #7: "throttled like TOTP").
+ */
+export type FactorBudget = 'totp' | 'backup_code' | 'message' | 'push';
 
 export type ThrottleVerdict =
   | { allowed: true }
