@@ -498,6 +498,8 @@ export function describeFactorContract({ store: s, uid }: FactorContractContext)
           { key: 'FR', first_seen: T0 + 10, last_seen: T0 + 10 },
         ],
         pending_recoveries: [{ ...open, cancelled_at: null, applied_at: null }],
+        message_destination: null,
+        push_devices: [],
       });
     });
 

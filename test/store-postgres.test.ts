@@ -10,6 +10,7 @@ import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../src/errors.js';
 import { POSTGRES_MIGRATIONS } from '../src/store/migrations/postgres.js';
+import { migratePostgres } from '../src/store/postgres-migrate.js';
 import { openPostgresStore, type PostgresStore, type PostgresStoreOptions } from '../src/store/postgres.js';
 import { SchemaTooNewError } from '../src/store/sqlite-migrate.js';
 import type { ChallengeRecord, LoginRecord } from '../src/store/types.js';
@@ -207,6 +208,35 @@ describe.skipIf(skip)('PostgresStore', () => {
       expect((error as Error).message).not.toMatch(/postgres:\/\//);
     });
 
+    it('migration 2 adds the out-of-band tables to a version 1 schema, keeping its data, with their checks', async () => {
+      const schema = freshSchema('v1');
+      const client = await admin().connect();
+      try {
+        await migratePostgres(client, { schema, where: 'test', migrations: POSTGRES_MIGRATIONS.slice(0, 1) });
+      } finally {
+        client.release();
+      }
+      await admin().query(`INSERT INTO "${schema}".users (id, first_seen, enrolled_at) VALUES ('alice', 1, 2)`);
+      const store = await open({ schema });
+      expect(store.migrationsApplied).toEqual([2]);
+      expect(await store.getUserSummary('alice')).toMatchObject({ enrolled_at: 2, message_destination: null, push_devices: [] });
+      const push = (id: string, number: number) =>
+        admin().query(
+          `INSERT INTO "${schema}".push_challenges (id, user_id, device_id, number, created_at, expires_at)
+           VALUES ($1, 'alice', 'd', $2, 1, 2)`,
+          [id, number],
+        );
+      await push('ok', 99);
+      for (const n of [9, 100]) await expect(push(`bad-${n}`, n)).rejects.toThrow(/check constraint/);
+      // Answered without an answer time: refused.
+      await expect(
+        admin().query(`UPDATE "${schema}".push_challenges SET status = 'approved' WHERE id = 'ok'`),
+      ).rejects.toThrow(/check constraint/);
+      await expect(
+        admin().query(`INSERT INTO "${schema}".message_destinations_pending VALUES ('alice', 'pigeon', 'ct', 1)`),
+      ).rejects.toThrow(/check constraint/);
+    });
+
     it('validates its options before connecting', async () => {
       const nowhere = 'postgres://postgres@127.0.0.1:1/test';
       const opening = (options: Partial<PostgresStoreOptions>) =>
@@ -256,6 +286,86 @@ describe.skipIf(skip)('PostgresStore', () => {
       const summary = await store.getUserSummary(user);
       expect(summary?.known_devices).toHaveLength(5);
       expect(summary?.known_devices[0]?.key).toBe('last');
+    });
+  });
+
+  describe('out-of-band single-use rules under a real race (issue #7)', () => {
+    // Calls issued at once rarely overlap inside PostgreSQL (each statement takes microseconds), so a rule
+    // that only held by luck could pass a plain race. Here a blocker holds the row locked while every caller
+    // has already started: each statement has its snapshot (and its subquery's answer) when it queues on the
+    // lock, and only the re-check PostgreSQL makes on the latest row version can keep the rule. Callers are
+    // spread over two stores (two instances), each with its own pool.
+    const CALLERS = 16;
+    const race = async <T>(table: string, where: string, params: unknown[], call: (store: PostgresStore, i: number) => Promise<T>) => {
+      const appName = `mfa-gate-oob-${run}`;
+      const stores = [
+        await open({ schema: shared, poolSize: CALLERS / 2, applicationName: appName }),
+        await open({ schema: shared, poolSize: CALLERS / 2, applicationName: appName }),
+      ];
+      await Promise.all(stores.map((s) => s.ping()));
+      const blocker = await admin().connect();
+      try {
+        await blocker.query('BEGIN');
+        expect((await blocker.query(`SELECT 1 FROM "${shared}".${table} WHERE ${where} FOR UPDATE`, params)).rowCount).toBe(1);
+        const calls = Array.from({ length: CALLERS }, (_, i) => call(stores[i % 2]!, i));
+        await expect
+          .poll(async () => {
+            const { rows } = await admin().query<{ n: number }>(
+              `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'`,
+              [appName],
+            );
+            return rows[0]!.n;
+          })
+          .toBe(CALLERS);
+        await blocker.query('COMMIT');
+        return await Promise.all(calls);
+      } finally {
+        await blocker.query('ROLLBACK').catch(() => undefined);
+        blocker.release();
+      }
+    };
+    const ids = () => randomUUID();
+
+    it('a message code is consumed once', async () => {
+      const [user, id] = [`oob-${ids()}`, `m-${ids()}`];
+      const store = await open({ schema: shared });
+      await store.createMessageCode({
+        id, user_id: user, purpose: 'verify', challenge_id: 'ch', code_hash: 'h', created_at: T0, expires_at: T0 + MINUTE,
+      });
+      const results = await race('message_codes', 'id = $1', [id], (s, i) => s.consumeMessageCode(user, ['h'], 'verify', 'ch', T0 + i));
+      expect(results.filter((r) => r !== null)).toHaveLength(1);
+    });
+
+    it('a push is answered once', async () => {
+      const id = `push-${ids()}`;
+      const store = await open({ schema: shared });
+      await store.createPushChallenge({
+        id, user_id: 'u', device_id: 'd', challenge_id: null, number: 42, created_at: T0, expires_at: T0 + MINUTE,
+      });
+      const results = await race('push_challenges', 'id = $1', [id], (s, i) =>
+        s.respondPushChallenge(id, i % 2 === 0 ? 'approved' : 'denied', T0 + i),
+      );
+      expect(results.filter((r) => r !== null)).toHaveLength(1);
+    });
+
+    it('a pending destination is confirmed once', async () => {
+      const user = `oob-${ids()}`;
+      const store = await open({ schema: shared });
+      await store.savePendingMessageDestination({ user_id: user, channel: 'sms', address: 'ct', created_at: T0 });
+      const results = await race('message_destinations_pending', 'user_id = $1', [user], (s, i) =>
+        s.confirmMessageDestination(user, T0 + i),
+      );
+      expect(results.filter(Boolean)).toHaveLength(1);
+      expect(await store.getMessageDestination(user)).toMatchObject({ confirmed_at: T0 + results.indexOf(true) });
+    });
+
+    it('a rate window counts every event once and allows exactly max', async () => {
+      const subject = `send:${ids()}`;
+      const store = await open({ schema: shared });
+      expect(await store.hitRateLimit(subject, T0, MINUTE, 3)).toMatchObject({ count: 1, allowed: true });
+      const results = await race('rate_limits', 'subject = $1', [subject], (s, i) => s.hitRateLimit(subject, T0 + i, MINUTE, 3));
+      expect(results.map((w) => w.count).sort((a, b) => a - b)).toEqual(Array.from({ length: CALLERS }, (_, i) => i + 2));
+      expect(results.filter((w) => w.allowed)).toHaveLength(2);
     });
   });
 

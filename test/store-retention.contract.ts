@@ -1,4 +1,5 @@
-// The Store contract, retention half: bounded known devices and locations, their expiry, and purgeExpired.
+// The Store contract, retention half: bounded known devices and locations, their expiry, and purgeExpired
+// (out-of-band rows included).
 // Registered by describeStoreContract (test/store.contract.ts), so every driver runs it. Each test opens its
 // own store with small retention options; ids are unique per test (the database may be shared).
 import { afterEach, describe, expect, it } from 'vitest';
@@ -151,6 +152,56 @@ export function describeRetentionContract({ open, uid }: RetentionContractContex
       // A second purge at the same time finds nothing of ours left (idempotent, as concurrent instances need).
       await store.purgeExpired(now);
       expect(await store.getChallenge(uid('ch-recent'))).not.toBeNull();
+    });
+
+    it('purgeExpired deletes message codes and push challenges expired longer ago than challengesMs, and ended rate windows', async () => {
+      const store = await openWith({ challengesMs: DAY });
+      // Far after every other test's rows: a first purge clears whatever the (possibly shared) database holds
+      // from them, so the second one counts exactly ours.
+      const now = T0 + 1000 * DAY;
+      const first = await store.purgeExpired(now);
+      expect(Object.keys(first).sort()).toEqual([
+        'approvals', 'challenges', 'devices', 'failures', 'locations', 'message_codes', 'push_challenges',
+        'rate_limits', 'recoveries',
+      ]);
+      const user = uid('alice');
+      const code = (id: string, expires_at: number, hash: string) => ({
+        id, user_id: user, purpose: 'verify' as const, challenge_id: null, code_hash: hash,
+        created_at: expires_at - 5 * MINUTE, expires_at,
+      });
+      // Expired longer ago than a day (unused, and used): go. Expired recently, or still open: stay.
+      await store.createMessageCode(code(uid('mc-old'), now - DAY - 1, 'h-old'));
+      await store.createMessageCode(code(uid('mc-used'), now - DAY - 1, 'h-used'));
+      expect(await store.consumeMessageCode(user, ['h-used'], 'verify', null, now - DAY - 2)).not.toBeNull();
+      await store.createMessageCode(code(uid('mc-recent'), now - DAY + 1, 'h-recent'));
+      await store.createMessageCode(code(uid('mc-open'), now + MINUTE, 'h-open'));
+      const push = (id: string, expires_at: number) => ({
+        id, user_id: user, device_id: 'dev-1', challenge_id: null, number: 42,
+        created_at: expires_at - 2 * MINUTE, expires_at,
+      });
+      await store.createPushChallenge(push(uid('push-old'), now - DAY - 1));
+      await store.createPushChallenge(push(uid('push-recent'), now - DAY + 1));
+      await store.createPushChallenge(push(uid('push-open'), now + MINUTE));
+      // Windows: ended before now, ending exactly at now (ended), still running.
+      const ended = `send:${uid('ended')}`;
+      const endsNow = `send:${uid('ends-now')}`;
+      const running = `send:${uid('running')}`;
+      await store.hitRateLimit(ended, now - 2 * HOUR, HOUR, 3);
+      await store.hitRateLimit(endsNow, now - HOUR, HOUR, 3);
+      await store.hitRateLimit(running, now - HOUR + 1, HOUR, 3);
+
+      expect(await store.purgeExpired(now)).toEqual({
+        challenges: 0, devices: 0, locations: 0, recoveries: 0, failures: 0, approvals: 0,
+        message_codes: 2, push_challenges: 1, rate_limits: 2,
+      });
+      expect(await store.getPushChallenge(uid('push-old'))).toBeNull();
+      expect(await store.getPushChallenge(uid('push-recent'))).not.toBeNull();
+      expect(await store.getPushChallenge(uid('push-open'))).not.toBeNull();
+      expect(await store.consumeMessageCode(user, ['h-open'], 'verify', null, now)).not.toBeNull();
+      // The running window kept its count.
+      expect(await store.hitRateLimit(running, now, HOUR, 3)).toEqual({ allowed: true, count: 2, reset_at: now + 1 });
+      // A second purge at the same time finds nothing more (idempotent, as concurrent instances need).
+      expect(await store.purgeExpired(now)).toMatchObject({ message_codes: 0, push_challenges: 0, rate_limits: 0 });
     });
 
     it('rejects invalid retention options at construction', async () => {

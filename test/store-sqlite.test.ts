@@ -32,6 +32,8 @@ const T0 = 1_700_000_000_000;
 const HOUR = 3_600_000;
 // The lock threshold of the multi-process failure race: crossed half-way through it.
 const FAILURE_LOCK = 600;
+// The limit of the multi-process rate-limit race (one window for the whole race): likewise.
+const RATE_MAX = 600;
 
 const challenge = (id: string, expires_at = T0 + 300_000): Omit<ChallengeRecord, 'completed_at'> => ({
   id,
@@ -242,6 +244,29 @@ describe('SqliteStore: factor data on disk', () => {
         enrolled_at: null,
         enrollment_deadline: T0 + 2,
       });
+      // The out-of-band factors too.
+      await store.savePendingMessageDestination({ user_id: 'alice', channel: 'sms', address: 'ct-phone', created_at: T0 });
+      await store.confirmMessageDestination('alice', T0 + 3);
+      expect(one('SELECT confirmed_at FROM message_destinations WHERE user_id = ?', 'alice')).toEqual({ confirmed_at: T0 + 3 });
+      await store.createMessageCode({
+        id: 'm1', user_id: 'alice', purpose: 'verify', challenge_id: null, code_hash: 'mh', created_at: T0, expires_at: T0 + HOUR,
+      });
+      await store.consumeMessageCode('alice', ['mh'], 'verify', null, T0 + 4);
+      expect(one('SELECT used_at FROM message_codes WHERE id = ?', 'm1')).toEqual({ used_at: T0 + 4 });
+      await store.hitRateLimit('send:alice', T0, HOUR, 3);
+      expect(one('SELECT count FROM rate_limits WHERE subject = ?', 'send:alice')).toEqual({ count: 1 });
+      await store.savePushDevice({ user_id: 'alice', device_id: 'p1', public_key: 'k', name: 'phone', created_at: T0 });
+      expect(one('SELECT name FROM push_devices WHERE device_id = ?', 'p1')).toEqual({ name: 'phone' });
+      await store.createPushChallenge({
+        id: 'push1', user_id: 'alice', device_id: 'p1', challenge_id: null, number: 42, created_at: T0, expires_at: T0 + HOUR,
+      });
+      await store.respondPushChallenge('push1', 'approved', T0 + 5);
+      expect(one('SELECT status, responded_at FROM push_challenges WHERE id = ?', 'push1')).toEqual({
+        status: 'approved',
+        responded_at: T0 + 5,
+      });
+      await store.removeFactors('alice');
+      expect(one('SELECT count(*) AS n FROM push_devices WHERE user_id = ?', 'alice')).toEqual({ n: 0 });
       expect((await store.info()).queued).toBe(0);
     } finally {
       db.close();
@@ -285,6 +310,26 @@ describe('SqliteStore: factor data on disk', () => {
     expect(codes.filter(Boolean)).toHaveLength(1);
     const counters = await Promise.all(Array.from({ length: 20 }, (_, i) => pick(i).recordFailure('ip:x', T0, 10)));
     expect(counters.map((c) => c.consecutive).sort((x, y) => x - y)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+
+    // The out-of-band rules (issue #7).
+    await a.savePendingMessageDestination({ user_id: 'alice', channel: 'email', address: 'ct', created_at: T0 });
+    const confirms = await Promise.all(Array.from({ length: 20 }, (_, i) => pick(i).confirmMessageDestination('alice', T0 + i)));
+    expect(confirms.filter(Boolean)).toHaveLength(1);
+    await a.createMessageCode({
+      id: 'm1', user_id: 'alice', purpose: 'enroll', challenge_id: 'c1', code_hash: 'mh', created_at: T0, expires_at: T0 + HOUR,
+    });
+    const consumed = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => pick(i).consumeMessageCode('alice', ['mh'], 'enroll', 'c1', T0 + i)),
+    );
+    expect(consumed.filter((r) => r !== null)).toHaveLength(1);
+    const windows = await Promise.all(Array.from({ length: 20 }, (_, i) => pick(i).hitRateLimit('send:alice', T0 + i, HOUR, 3)));
+    expect(windows.filter((w) => w.allowed)).toHaveLength(3);
+    expect(windows.map((w) => w.count).sort((x, y) => x - y)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    await a.createPushChallenge({
+      id: 'push1', user_id: 'alice', device_id: 'p1', challenge_id: null, number: 55, created_at: T0, expires_at: T0 + HOUR,
+    });
+    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => pick(i).respondPushChallenge('push1', 'approved', T0 + i)));
+    expect(answers.filter((r) => r !== null)).toHaveLength(1);
   });
 
   it('readDatabaseBytes sees what was written, in the WAL while open and in the main file after close', async () => {
@@ -372,7 +417,10 @@ describe('SqliteStore: several processes on one file', () => {
     const n = Number(count);
     await new Promise((r) => setTimeout(r, Math.max(0, Number(startAt) - Date.now())));
     const store = openSqliteStore({ path });
-    const won = { challenge: [], activate: [], step: [], code: [], recovery: [], lockedAt: [] };
+    const won = {
+      challenge: [], activate: [], step: [], code: [], recovery: [], lockedAt: [],
+      destination: [], message: [], push: [], rate: [],
+    };
     for (let i = 0; i < n; i++) {
       const k = (i + Number(offset)) % n;
       if (mode === 'challenges') {
@@ -386,11 +434,27 @@ describe('SqliteStore: several processes on one file', () => {
       for (const r of await store.applyDueRecoveries('r' + k, ${T0})) won.recovery.push(r.id);
       const counter = await store.recordFailure('ip:shared', ${T0} + i, ${FAILURE_LOCK});
       won.lockedAt.push([counter.consecutive, counter.locked_at]);
+      if (await store.confirmMessageDestination('o' + k, ${T0})) won.destination.push(k);
+      if (await store.consumeMessageCode('o' + k, ['other', 'o' + k + '-code'], 'verify', 'ch' + k, ${T0})) won.message.push(k);
+      if (await store.respondPushChallenge('push' + k, k % 2 ? 'approved' : 'denied', ${T0})) won.push.push(k);
+      const w = await store.hitRateLimit('send:shared', ${T0} + i, ${HOUR}, ${RATE_MAX});
+      won.rate.push([w.count, w.allowed, w.reset_at]);
     }
     await store.close();
     process.stdout.write(JSON.stringify({ applied: store.migrationsApplied, won }));
   `;
-  type Won = { challenge: number[]; activate: number[]; step: number[]; code: number[]; recovery: string[]; lockedAt: [number, number | null][] };
+  type Won = {
+    challenge: number[];
+    activate: number[];
+    step: number[];
+    code: number[];
+    recovery: string[];
+    lockedAt: [number, number | null][];
+    destination: number[];
+    message: number[];
+    push: number[];
+    rate: [number, boolean, number][];
+  };
   const script = join(root, 'race-child.mts');
   beforeAll(() => writeFileSync(script, child));
   const run = (path: string, startAt: number, mode: 'open' | 'challenges' | 'factors', count: number, offset: number) =>
@@ -428,16 +492,24 @@ describe('SqliteStore: several processes on one file', () => {
     expect(won.sort((a, b) => a - b)).toEqual(range(COUNT));
   }, 30_000);
 
-  it('each activation, TOTP step, backup code and recovery goes to exactly one process; failures all count', async () => {
+  it('each activation, TOTP step, backup code, recovery, destination, message code and push goes to exactly one process; failures and rate events all count', async () => {
     const COUNT = 300;
     const path = freshPath();
     const setup = open({ path });
     for (const k of range(COUNT)) {
       await setup.savePendingTotp({ user_id: `f${k}`, secret: `ct-${k}`, created_at: T0 });
       await setup.openRecovery({ id: `rec${k}`, user_id: `r${k}`, verified_by: 'a', verification: 'v', opened_at: T0, effective_at: T0 });
+      await setup.savePendingMessageDestination({ user_id: `o${k}`, channel: 'sms', address: `ct-${k}`, created_at: T0 });
+      await setup.createMessageCode({
+        id: `m${k}`, user_id: `o${k}`, purpose: 'verify', challenge_id: `ch${k}`, code_hash: `o${k}-code`,
+        created_at: T0, expires_at: T0 + HOUR,
+      });
+      await setup.createPushChallenge({
+        id: `push${k}`, user_id: `o${k}`, device_id: 'p', challenge_id: null, number: 10 + (k % 90), created_at: T0, expires_at: T0 + HOUR,
+      });
     }
     const results = (await race(path, 'factors', COUNT)).map((r) => r.won);
-    const all = (key: 'activate' | 'step' | 'code') => results.flatMap((w) => w[key]);
+    const all = (key: 'activate' | 'step' | 'code' | 'destination' | 'message' | 'push') => results.flatMap((w) => w[key]);
     const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
     expect(sorted(all('activate'))).toEqual(range(COUNT));
     expect(sorted(all('step'))).toEqual(range(COUNT));
@@ -448,6 +520,13 @@ describe('SqliteStore: several processes on one file', () => {
     for (const [consecutive, lockedAt] of counters) expect(lockedAt === null).toBe(consecutive < FAILURE_LOCK);
     expect(new Set(counters.map(([, at]) => at).filter((at) => at !== null)).size).toBe(1);
     expect(await setup.getFailures('ip:shared')).toMatchObject({ consecutive: PROCESSES * COUNT });
+    expect(sorted(all('destination'))).toEqual(range(COUNT));
+    expect(sorted(all('message'))).toEqual(range(COUNT));
+    expect(sorted(all('push'))).toEqual(range(COUNT));
+    const rate = results.flatMap((w) => w.rate);
+    expect(sorted(rate.map(([c]) => c))).toEqual(range(PROCESSES * COUNT).map((i) => i + 1));
+    for (const [c, allowed] of rate) expect(allowed).toBe(c <= RATE_MAX);
+    expect(new Set(rate.map(([, , resetAt]) => resetAt)).size).toBe(1);
   }, 30_000);
 });
 

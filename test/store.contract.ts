@@ -1,12 +1,14 @@
 // The Store contract: every driver (SQLite, PostgreSQL) runs this same suite from its own *.test.ts.
 // Ids are unique per test, so `open` may hand back stores on a shared, non-empty database. The factor
-// half (TOTP, backup codes, throttling, recovery, approvals, summaries) is in store-factors.contract.ts and
-// registered from here, so a driver calls describeStoreContract only.
+// half (TOTP, backup codes, throttling, recovery, approvals, summaries) is in store-factors.contract.ts, the
+// out-of-band factors (codes by message, rate limits, push) in store-oob.contract.ts, retention in
+// store-retention.contract.ts; all are registered from here, so a driver calls describeStoreContract only.
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ChallengeRecord, LoginRecord, RetentionOptions, Store } from '../src/store/types.js';
 import type { UserState } from '../src/types.js';
 import { describeFactorContract } from './store-factors.contract.js';
+import { describeOobContract } from './store-oob.contract.js';
 import { describeRetentionContract } from './store-retention.contract.js';
 
 const T0 = 1_700_000_000_000;
@@ -278,6 +280,7 @@ export function describeStoreContract(
     });
 
     describeFactorContract({ store: () => store, uid: (label) => uid(label) });
+    describeOobContract({ store: () => store, uid: (label) => uid(label) });
     describeRetentionContract({ open, uid: (label) => uid(label) });
 
     describe('lifecycle', () => {
@@ -329,6 +332,21 @@ export function describeStoreContract(
           ['applyDueRecoveries', () => store.applyDueRecoveries(uid('alice'), T0)],
           ['approveEnrollment', () => store.approveEnrollment({ user_id: uid('alice'), approved_by: 'a', approved_at: T0, expires_at: T0 + 1 })],
           ['getEnrollmentApproval', () => store.getEnrollmentApproval(uid('alice'), T0)],
+          ['savePendingMessageDestination', () => store.savePendingMessageDestination({ user_id: uid('alice'), channel: 'sms', address: 'ct', created_at: T0 })],
+          ['getMessageDestination', () => store.getMessageDestination(uid('alice'))],
+          ['getPendingMessageDestination', () => store.getPendingMessageDestination(uid('alice'))],
+          ['confirmMessageDestination', () => store.confirmMessageDestination(uid('alice'), T0)],
+          ['removeMessageDestination', () => store.removeMessageDestination(uid('alice'))],
+          ['createMessageCode', () => store.createMessageCode({ id: uid('mc'), user_id: uid('alice'), purpose: 'verify', challenge_id: null, code_hash: 'h', created_at: T0, expires_at: T0 + 1 })],
+          ['consumeMessageCode', () => store.consumeMessageCode(uid('alice'), ['h'], 'verify', null, T0)],
+          ['hitRateLimit', () => store.hitRateLimit(`send:${uid('alice')}`, T0, MINUTE, 3)],
+          ['savePushDevice', () => store.savePushDevice({ user_id: uid('alice'), device_id: 'd', public_key: 'k', name: 'n', created_at: T0 })],
+          ['getPushDevice', () => store.getPushDevice(uid('alice'), 'd')],
+          ['listPushDevices', () => store.listPushDevices(uid('alice'))],
+          ['removePushDevice', () => store.removePushDevice(uid('alice'), 'd')],
+          ['createPushChallenge', () => store.createPushChallenge({ id: uid('p'), user_id: uid('alice'), device_id: 'd', challenge_id: null, number: 42, created_at: T0, expires_at: T0 + 1 })],
+          ['getPushChallenge', () => store.getPushChallenge(uid('p'))],
+          ['respondPushChallenge', () => store.respondPushChallenge(uid('p'), 'approved', T0)],
           ['purgeExpired', () => store.purgeExpired(T0)],
           ['ping', () => store.ping()],
         ];

@@ -18,6 +18,17 @@ const named = (name: string, text: string): Named => ({ name: `mfa_gate_${name}`
 // the planner can prove the partial index recovery_requests_open_by_user applies.
 const OPEN = 'cancelled_at IS NULL AND applied_at IS NULL';
 
+// Every out-of-band factor of user $1 (issue #7), as CTEs of removeFactors and resetAfterRecovery: both
+// destinations, the unused codes (used ones stay until purgeExpired) and the push devices.
+const DROP_OUT_OF_BAND = `
+       destination AS (DELETE FROM message_destinations WHERE user_id = $1::text),
+       destination_pending AS (DELETE FROM message_destinations_pending WHERE user_id = $1::text),
+       unused_codes AS (DELETE FROM message_codes WHERE user_id = $1::text AND used_at IS NULL),
+       push AS (DELETE FROM push_devices WHERE user_id = $1::text)`;
+const CODE_COLUMNS = 'id, user_id, purpose, challenge_id, code_hash, created_at, expires_at, used_at';
+const PUSH_COLUMNS = 'id, user_id, device_id, challenge_id, number, status, created_at, expires_at, responded_at';
+const PUSH_DEVICE_COLUMNS = 'user_id, device_id, public_key, name, created_at';
+
 export const SQL = {
   ping: named('ping', 'SELECT 1'),
 
@@ -196,13 +207,13 @@ export const SQL = {
     `UPDATE totp_factors SET last_step = $2::bigint
      WHERE user_id = $1::text AND (last_step IS NULL OR last_step < $2::bigint)`,
   ),
-  // One statement, so atomic without a transaction: the factors and codes go, the user is not enrolled.
+  // One statement, so atomic without a transaction: every factor and the codes go, the user is not enrolled.
   removeFactors: named(
     'remove_factors',
     `WITH
        active AS (DELETE FROM totp_factors WHERE user_id = $1::text),
        pending AS (DELETE FROM totp_pending WHERE user_id = $1::text),
-       codes AS (DELETE FROM backup_codes WHERE user_id = $1::text)
+       codes AS (DELETE FROM backup_codes WHERE user_id = $1::text),${DROP_OUT_OF_BAND}
      UPDATE users SET enrolled_at = NULL WHERE id = $1::text`,
   ),
 
@@ -294,14 +305,14 @@ export const SQL = {
      WHERE user_id = $1::text AND ${OPEN} AND effective_at <= $2::bigint
      RETURNING id, user_id, verified_by, verification, opened_at, effective_at, cancelled_at, applied_at`,
   ),
-  // After a recovery applied: the factors and codes go; not enrolled, and enrollment due now (no fresh grace
-  // period). A user never seen is registered so the deadline has a row to live in.
+  // After a recovery applied: every factor and the codes go; not enrolled, and enrollment due now (no fresh
+  // grace period). A user never seen is registered so the deadline has a row to live in.
   resetAfterRecovery: named(
     'reset_after_recovery',
     `WITH
        active AS (DELETE FROM totp_factors WHERE user_id = $1::text),
        pending AS (DELETE FROM totp_pending WHERE user_id = $1::text),
-       codes AS (DELETE FROM backup_codes WHERE user_id = $1::text)
+       codes AS (DELETE FROM backup_codes WHERE user_id = $1::text),${DROP_OUT_OF_BAND}
      INSERT INTO users (id, first_seen, enrollment_deadline) VALUES ($1::text, $2::bigint, $2::bigint)
      ON CONFLICT (id) DO UPDATE SET enrolled_at = NULL, enrollment_deadline = EXCLUDED.enrollment_deadline`,
   ),
@@ -319,11 +330,127 @@ export const SQL = {
     `SELECT user_id, approved_by, approved_at, expires_at FROM enrollment_approvals
      WHERE user_id = $1::text AND expires_at > $2::bigint`,
   ),
+
+  // --- out-of-band factors (issue #7) ---
+  savePendingDestination: named(
+    'save_pending_destination',
+    `INSERT INTO message_destinations_pending (user_id, channel, address, created_at)
+     VALUES ($1::text, $2::text, $3::text, $4::bigint)
+     ON CONFLICT (user_id) DO UPDATE SET channel = EXCLUDED.channel, address = EXCLUDED.address,
+       created_at = EXCLUDED.created_at`,
+  ),
+  getDestination: named(
+    'get_destination',
+    'SELECT user_id, channel, address, created_at, confirmed_at FROM message_destinations WHERE user_id = $1::text',
+  ),
+  getPendingDestination: named(
+    'get_pending_destination',
+    `SELECT user_id, channel, address, created_at, NULL::bigint AS confirmed_at
+     FROM message_destinations_pending WHERE user_id = $1::text`,
+  ),
+  // confirmMessageDestination's first statement, which decides: of two concurrent confirmations the second
+  // waits for the row, finds it deleted, and returns nothing.
+  takePendingDestination: named(
+    'take_pending_destination',
+    'DELETE FROM message_destinations_pending WHERE user_id = $1::text RETURNING channel, address, created_at',
+  ),
+  putDestination: named(
+    'put_destination',
+    `INSERT INTO message_destinations (user_id, channel, address, created_at, confirmed_at)
+     VALUES ($1::text, $2::text, $3::text, $4::bigint, $5::bigint)
+     ON CONFLICT (user_id) DO UPDATE SET channel = EXCLUDED.channel, address = EXCLUDED.address,
+       created_at = EXCLUDED.created_at, confirmed_at = EXCLUDED.confirmed_at`,
+  ),
+  // One statement: both destinations and the unused codes go together; `removed` counts the destinations.
+  removeDestination: named(
+    'remove_destination',
+    `WITH
+       confirmed AS (DELETE FROM message_destinations WHERE user_id = $1::text RETURNING 1),
+       pending AS (DELETE FROM message_destinations_pending WHERE user_id = $1::text RETURNING 1),
+       unused_codes AS (DELETE FROM message_codes WHERE user_id = $1::text AND used_at IS NULL)
+     SELECT (SELECT count(*) FROM confirmed) + (SELECT count(*) FROM pending) AS removed`,
+  ),
+
+  createMessageCode: named(
+    'create_message_code',
+    `INSERT INTO message_codes (id, user_id, purpose, challenge_id, code_hash, created_at, expires_at)
+     VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::bigint, $7::bigint)`,
+  ),
+  // The single-use rule is this one statement. Several rows can match (the candidates are one code hashed
+  // under each key of the keyring, and two codes sent to one user may be equal): `id = (... LIMIT 1)` marks
+  // at most one, the one expiring first. A concurrent use of the same code waits for the row, re-checks
+  // `used_at IS NULL` on the used version, and changes nothing. The binding is exact: IS NOT DISTINCT FROM
+  // matches NULL with NULL only, so a code sent for a challenge never works without it, nor one sent without
+  // a challenge with one. expires_at is exclusive, like a challenge's.
+  // $1 user, $2 candidate hashes, $3 purpose, $4 challenge (or NULL), $5 now.
+  consumeMessageCode: named(
+    'consume_message_code',
+    `UPDATE message_codes SET used_at = $5::bigint
+     WHERE user_id = $1::text AND used_at IS NULL AND expires_at > $5::bigint AND id = (
+       SELECT id FROM message_codes
+       WHERE user_id = $1::text AND used_at IS NULL AND expires_at > $5::bigint AND purpose = $3::text
+         AND challenge_id IS NOT DISTINCT FROM $4::text AND code_hash = ANY ($2::text[])
+       ORDER BY expires_at, id LIMIT 1)
+     RETURNING ${CODE_COLUMNS}`,
+  ),
+
+  // One statement: ON CONFLICT DO UPDATE locks the row and reads its latest version, so concurrent events
+  // each count once, across connections and instances; the window check, the count and the window's end
+  // read the same row (`r.` is the row as it was). A window that has ended (window_start + windowMs <= now)
+  // restarts at now with count 1. $1 subject, $2 now, $3 windowMs.
+  hitRateLimit: named(
+    'hit_rate_limit',
+    `INSERT INTO rate_limits AS r (subject, window_start, count, reset_at)
+     VALUES ($1::text, $2::bigint, 1, $2::bigint + $3::bigint)
+     ON CONFLICT (subject) DO UPDATE SET
+       window_start = CASE WHEN r.window_start + $3::bigint <= $2::bigint THEN $2::bigint ELSE r.window_start END,
+       count = CASE WHEN r.window_start + $3::bigint <= $2::bigint THEN 1 ELSE r.count + 1 END,
+       reset_at = CASE WHEN r.window_start + $3::bigint <= $2::bigint THEN $2::bigint ELSE r.window_start END
+                  + $3::bigint
+     RETURNING count, reset_at`,
+  ),
+
+  savePushDevice: named(
+    'save_push_device',
+    `INSERT INTO push_devices (user_id, device_id, public_key, name, created_at)
+     VALUES ($1::text, $2::text, $3::text, $4::text, $5::bigint)
+     ON CONFLICT (user_id, device_id) DO UPDATE SET public_key = EXCLUDED.public_key, name = EXCLUDED.name,
+       created_at = EXCLUDED.created_at`,
+  ),
+  getPushDevice: named(
+    'get_push_device',
+    `SELECT ${PUSH_DEVICE_COLUMNS} FROM push_devices WHERE user_id = $1::text AND device_id = $2::text`,
+  ),
+  // Oldest first; device_id (COLLATE "C", as SQLite's BINARY) breaks ties.
+  listPushDevices: named(
+    'list_push_devices',
+    `SELECT ${PUSH_DEVICE_COLUMNS} FROM push_devices WHERE user_id = $1::text ORDER BY created_at, device_id`,
+  ),
+  removePushDevice: named(
+    'remove_push_device',
+    'DELETE FROM push_devices WHERE user_id = $1::text AND device_id = $2::text',
+  ),
+
+  createPush: named(
+    'create_push',
+    `INSERT INTO push_challenges (id, user_id, device_id, challenge_id, number, created_at, expires_at)
+     VALUES ($1::text, $2::text, $3::text, $4::text, $5::int, $6::bigint, $7::bigint)`,
+  ),
+  getPush: named('get_push', `SELECT ${PUSH_COLUMNS} FROM push_challenges WHERE id = $1::text`),
+  // The single-use rule is this one statement: only a pending, unexpired push is answered. A concurrent
+  // answer waits for the row, re-checks `status = 'pending'` on the answered version, and returns nothing.
+  respondPush: named(
+    'respond_push',
+    `UPDATE push_challenges SET status = $2::text, responded_at = $3::bigint
+     WHERE id = $1::text AND status = 'pending' AND expires_at > $3::bigint
+     RETURNING ${PUSH_COLUMNS}`,
+  ),
 } as const;
 
 // --- admin views: one statement each, so one consistent snapshot without a transaction ---
 
-// Same orders as getUserState: most recently seen first, then by key. count(*) is INT8, parsed as a number;
+// Same orders as getUserState: most recently seen first, then by key; push devices oldest first. Only the
+// confirmed message destination (a pending one is not a factor yet), and no push device keys. count(*) is INT8, parsed as a number;
 // json_agg's numbers are JSON numbers. Fields are named one by one (not `json_agg(r)`), so a column a later
 // migration adds does not appear in the summaries unasked.
 const SUMMARY_COLUMNS = `u.id, u.first_seen, u.enrolled_at,
@@ -337,7 +464,12 @@ const SUMMARY_COLUMNS = `u.id, u.first_seen, u.enrolled_at,
   COALESCE((SELECT json_agg(json_build_object('id', r.id, 'user_id', r.user_id, 'verified_by', r.verified_by,
                      'verification', r.verification, 'opened_at', r.opened_at, 'effective_at', r.effective_at,
                      'cancelled_at', r.cancelled_at, 'applied_at', r.applied_at) ORDER BY r.effective_at, r.id)
-            FROM recovery_requests r WHERE r.user_id = u.id AND r.${OPEN}), '[]') AS pending_recoveries`;
+            FROM recovery_requests r WHERE r.user_id = u.id AND r.${OPEN}), '[]') AS pending_recoveries,
+  (SELECT json_build_object('channel', m.channel, 'address', m.address, 'confirmed_at', m.confirmed_at)
+     FROM message_destinations m WHERE m.user_id = u.id) AS message_destination,
+  COALESCE((SELECT json_agg(json_build_object('device_id', p.device_id, 'name', p.name,
+                     'created_at', p.created_at) ORDER BY p.created_at, p.device_id)
+            FROM push_devices p WHERE p.user_id = u.id), '[]') AS push_devices`;
 
 export const VIEWS = {
   userSummary: named('user_summary', `SELECT ${SUMMARY_COLUMNS} FROM users u WHERE u.id = $1::text`),
@@ -371,4 +503,9 @@ export const PURGE = {
   approvals: purge('approvals', 'enrollment_approvals', 'expires_at <= $1::bigint'),
   // Never a lock: only unlock clears one. Each arm matches one of the two partial indexes.
   failures: purge('failures', 'factor_failures', 'locked_at IS NULL AND (consecutive = 0 OR last_failure_at < $1::bigint)'),
+  // Out-of-band rows, each by its index (migration 2). Codes go used or not: expired, a used code proves no more.
+  messageCodes: purge('message_codes', 'message_codes', 'expires_at < $1::bigint'),
+  pushChallenges: purge('push_challenges', 'push_challenges', 'expires_at < $1::bigint'),
+  // A window that has ended counts nothing any more: the next event starts a new one either way.
+  rateLimits: purge('rate_limits', 'rate_limits', 'reset_at <= $1::bigint'),
 } as const;

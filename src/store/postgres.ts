@@ -9,8 +9,9 @@
 // (a `-c search_path=` startup option, appended to any `options` the connection string carries).
 //
 // Concurrency: every single-use rule (a challenge completed once, a TOTP step accepted once, a backup code
-// used once, a failure counted and the lock set once, a recovery cancelled or applied once, an enrollment
-// activated once) is decided by one SQL statement's result, never by reading in JavaScript and writing
+// or message code used once, a failure or rate-limited event counted once and the lock set once, a recovery
+// cancelled or applied once, an enrollment activated once, a message destination confirmed once, a push
+// answered once) is decided by one SQL statement's result, never by reading in JavaScript and writing
 // after, so it holds across connections of this pool and across instances (postgres-statements.ts says how
 // each statement does it). Operations of several statements run in one transaction on one checked-out
 // connection, released on every path.
@@ -44,6 +45,7 @@ import {
 import { migratePostgres } from './postgres-migrate.js';
 import { PURGE, SQL, VIEWS, type Named } from './postgres-statements.js';
 import { prefixUpperBound } from './sqlite-factors.js';
+import { checkAnswer, checkRateArgs } from './sqlite-oob.js';
 import type { MigrationResult } from './sqlite-migrate.js';
 import { userFailureSubjects } from './subjects.js';
 import type {
@@ -51,8 +53,16 @@ import type {
   EnrollmentApproval,
   FailureCounter,
   LoginRecord,
+  MessageChannel,
+  MessageCodePurpose,
+  MessageCodeRecord,
+  MessageDestination,
   PendingTotp,
   PurgeResult,
+  PushChallengeRecord,
+  PushDevice,
+  PushStatus,
+  RateWindow,
   RecoveryRecord,
   RetentionOptions,
   Store,
@@ -120,6 +130,10 @@ interface UserStateRow {
 interface ChallengeRow extends Omit<ChallengeRecord, 'decision'> {
   decision: string;
 }
+
+type DestinationRow = { channel: MessageChannel; address: string; created_at: number };
+type CodeRow = Omit<MessageCodeRecord, 'purpose'> & { purpose: string };
+type PushRow = Omit<PushChallengeRecord, 'status'> & { status: string };
 
 /** Throws unless `value` is an integer: a clock bug must fail loudly, never reach a single-use rule. */
 function integer(name: string, value: number): void {
@@ -433,6 +447,121 @@ export class PostgresStore implements Store {
     );
   }
 
+  // --- out-of-band factors (issue #7). None writes the users row, so none waits for a login in flight.
+
+  savePendingMessageDestination(d: Omit<MessageDestination, 'confirmed_at'>): Promise<void> {
+    return this.run(undefined, async () => {
+      await this.query(SQL.savePendingDestination, [d.user_id, d.channel, d.address, d.created_at]);
+    });
+  }
+
+  getMessageDestination(userId: string): Promise<MessageDestination | null> {
+    return this.run(
+      undefined,
+      async () => (await this.query<MessageDestination>(SQL.getDestination, [userId])).rows[0] ?? null,
+    );
+  }
+
+  getPendingMessageDestination(userId: string): Promise<MessageDestination | null> {
+    return this.run(
+      undefined,
+      async () => (await this.query<MessageDestination>(SQL.getPendingDestination, [userId])).rows[0] ?? null,
+    );
+  }
+
+  /** One transaction whose first statement (taking the pending destination) decides; see Store. */
+  confirmMessageDestination(userId: string, now: number): Promise<boolean> {
+    return this.run(undefined, async () => {
+      integer('now', now);
+      return this.transaction(async (client) => {
+        const pending = (await client.query<DestinationRow>(prepared(SQL.takePendingDestination, [userId]))).rows[0];
+        if (pending === undefined) return false;
+        await client.query(
+          prepared(SQL.putDestination, [userId, pending.channel, pending.address, pending.created_at, now]),
+        );
+        return true;
+      });
+    });
+  }
+
+  removeMessageDestination(userId: string): Promise<boolean> {
+    return this.run(
+      undefined,
+      async () => ((await this.query<{ removed: number }>(SQL.removeDestination, [userId])).rows[0]?.removed ?? 0) > 0,
+    );
+  }
+
+  createMessageCode(c: Omit<MessageCodeRecord, 'used_at'>): Promise<void> {
+    return this.run(undefined, async () => {
+      await this.query(SQL.createMessageCode, [c.id, c.user_id, c.purpose, c.challenge_id, c.code_hash, c.created_at, c.expires_at]);
+    });
+  }
+
+  consumeMessageCode(
+    userId: string,
+    hashes: readonly string[],
+    purpose: MessageCodePurpose,
+    challengeId: string | null,
+    now: number,
+  ): Promise<MessageCodeRecord | null> {
+    const list = [...hashes];
+    return this.run(undefined, async () => {
+      integer('now', now);
+      if (list.length === 0) return null;
+      const row = (await this.query<CodeRow>(SQL.consumeMessageCode, [userId, list, purpose, challengeId, now])).rows[0];
+      return row === undefined ? null : toCode(row);
+    });
+  }
+
+  hitRateLimit(subject: string, now: number, windowMs: number, max: number): Promise<RateWindow> {
+    return this.run(undefined, async () => {
+      checkRateArgs(now, windowMs, max);
+      const row = (await this.query<{ count: number; reset_at: number }>(SQL.hitRateLimit, [subject, now, windowMs]))
+        .rows[0];
+      if (row === undefined) throw new Error(`hitRateLimit(${subject}) returned no row`);
+      return { allowed: row.count <= max, count: row.count, reset_at: row.reset_at };
+    });
+  }
+
+  savePushDevice(d: PushDevice): Promise<void> {
+    return this.run(undefined, async () => {
+      await this.query(SQL.savePushDevice, [d.user_id, d.device_id, d.public_key, d.name, d.created_at]);
+    });
+  }
+
+  getPushDevice(userId: string, deviceId: string): Promise<PushDevice | null> {
+    return this.run(
+      undefined,
+      async () => (await this.query<PushDevice>(SQL.getPushDevice, [userId, deviceId])).rows[0] ?? null,
+    );
+  }
+
+  listPushDevices(userId: string): Promise<PushDevice[]> {
+    return this.run(undefined, async () => (await this.query<PushDevice>(SQL.listPushDevices, [userId])).rows);
+  }
+
+  removePushDevice(userId: string, deviceId: string): Promise<boolean> {
+    return this.run(undefined, async () => (await this.query(SQL.removePushDevice, [userId, deviceId])).rowCount === 1);
+  }
+
+  createPushChallenge(p: Omit<PushChallengeRecord, 'status' | 'responded_at'>): Promise<void> {
+    return this.run(undefined, async () => {
+      await this.query(SQL.createPush, [p.id, p.user_id, p.device_id, p.challenge_id, p.number, p.created_at, p.expires_at]);
+    });
+  }
+
+  getPushChallenge(id: string): Promise<PushChallengeRecord | null> {
+    return this.run(undefined, async () => toPush((await this.query<PushRow>(SQL.getPush, [id])).rows[0]));
+  }
+
+  respondPushChallenge(id: string, status: 'approved' | 'denied', now: number): Promise<PushChallengeRecord | null> {
+    return this.run(undefined, async () => {
+      checkAnswer(status);
+      integer('now', now);
+      return toPush((await this.query<PushRow>(SQL.respondPush, [id, status, now])).rows[0]);
+    });
+  }
+
   /**
    * Deletes what the retention options say has expired at `now` (see RetentionOptions), table by table, in
    * chunks that autocommit (PURGE). Several instances may run it at once: each takes rows the others have
@@ -450,7 +579,7 @@ export class PostgresStore implements Store {
           if (deleted < PURGE_CHUNK) return total;
         }
       };
-      // One after the other: a purge is background work and should hold one connection, not six.
+      // One after the other: a purge is background work and should hold one connection, not nine.
       return {
         challenges: await drain(PURGE.challenges, now - r.challengesMs),
         devices: await drain(PURGE.devices, now - r.knownMaxAgeMs),
@@ -458,6 +587,9 @@ export class PostgresStore implements Store {
         recoveries: await drain(PURGE.recoveries, now - r.recoveriesMs),
         failures: await drain(PURGE.failures, now - r.failuresMs),
         approvals: await drain(PURGE.approvals, now),
+        message_codes: await drain(PURGE.messageCodes, now - r.challengesMs),
+        push_challenges: await drain(PURGE.pushChallenges, now - r.challengesMs),
+        rate_limits: await drain(PURGE.rateLimits, now),
       };
     });
   }
@@ -623,6 +755,12 @@ function prepared(statement: Named, values: unknown[]): pg.QueryConfig {
 
 function toChallenge(row: ChallengeRow | undefined): ChallengeRecord | null {
   return row === undefined ? null : { ...row, decision: row.decision as DecisionKind };
+}
+
+const toCode = (row: CodeRow): MessageCodeRecord => ({ ...row, purpose: row.purpose as MessageCodePurpose });
+
+function toPush(row: PushRow | undefined): PushChallengeRecord | null {
+  return row === undefined ? null : { ...row, status: row.status as PushStatus };
 }
 
 function byDueTime(a: RecoveryRecord, b: RecoveryRecord): number {

@@ -1,9 +1,10 @@
 // The SQLite store's factor data: TOTP, backup codes, failure counters, recovery requests, enrollment
-// approvals. Unlike logins and challenges these writes are never queued: each runs at once, in one
-// statement or one IMMEDIATE transaction, and has committed when the function returns, so a success the
-// caller reports is durable. Every single-use rule is decided by one statement's result (changes, or the
-// rows RETURNING gives back), never by reading first and writing after in JavaScript: SQLite serialises
-// writers, across connections and processes, so of concurrent callers exactly one sees the row change.
+// approvals (the out-of-band factors are in sqlite-oob.ts). Unlike logins and challenges these writes are
+// never queued: each runs at once, in one statement or one IMMEDIATE transaction, and has committed when the
+// function returns, so a success the caller reports is durable. Every single-use rule is decided by one
+// statement's result (changes, or the rows RETURNING gives back), never by reading first and writing after
+// in JavaScript: SQLite serialises writers, across connections and processes, so of concurrent callers
+// exactly one sees the row change.
 import type Database from 'better-sqlite3';
 import type {
   EnrollmentApproval,
@@ -22,7 +23,7 @@ type FailureParams = [{ subject: string; now: number; lockAfter: number }];
  * consumed), acceptTotpStep(user, NaN) would accept against a NULL last_step, a failure at NaN would never
  * lock. A clock bug must fail loudly, never reopen a single-use rule.
  */
-function integer(name: string, value: number): void {
+export function integer(name: string, value: number): void {
   if (!Number.isSafeInteger(value)) throw new RangeError(`${name} must be an integer, got ${value}`);
 }
 
@@ -34,7 +35,11 @@ const OPEN = 'cancelled_at IS NULL AND applied_at IS NULL';
 
 export type FactorOps = ReturnType<typeof prepareFactorOps>;
 
-export function prepareFactorOps(db: Database.Database) {
+/**
+ * `dropOutOfBand` removes the user's out-of-band factors (sqlite-oob.ts) inside the caller's transaction, so
+ * removeFactors and an applied recovery take every factor in one transaction.
+ */
+export function prepareFactorOps(db: Database.Database, dropOutOfBand: (userId: string) => void) {
   const st = {
     savePending: db.prepare<[string, string, number]>(
       `INSERT INTO totp_pending (user_id, secret, created_at) VALUES (?, ?, ?)
@@ -157,6 +162,7 @@ export function prepareFactorOps(db: Database.Database) {
     st.deleteActive.run(userId);
     st.deletePending.run(userId);
     st.deleteCodes.run(userId);
+    dropOutOfBand(userId);
   };
 
   // IMMEDIATE: the write lock is taken at BEGIN (waiting up to busy_timeout), so two processes serialise

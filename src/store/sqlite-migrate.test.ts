@@ -32,6 +32,12 @@ describe('SQLite migrations', () => {
       'factor_failures',
       'known_devices',
       'known_locations',
+      'message_codes',
+      'message_destinations',
+      'message_destinations_pending',
+      'push_challenges',
+      'push_devices',
+      'rate_limits',
       'recovery_requests',
       'schema_migrations',
       'totp_factors',
@@ -66,6 +72,38 @@ describe('SQLite migrations', () => {
     ]);
     expect(db.prepare('SELECT count(*) FROM known_devices').pluck().get()).toBe(1);
     expect(db.pragma('foreign_key_check')).toEqual([]);
+  });
+
+  it('migration 4 adds the out-of-band tables to a version 3 database, keeping its data, with their checks', () => {
+    const db = new Database(':memory:');
+    migrateSqlite(db, { migrations: SQLITE_MIGRATIONS.slice(0, 3) });
+    db.prepare(`INSERT INTO users (id, first_seen) VALUES ('alice', 1)`).run();
+    db.prepare(`INSERT INTO backup_codes VALUES ('alice', 'h1', 1, NULL)`).run();
+    expect(migrateSqlite(db, { migrations: SQLITE_MIGRATIONS.slice(0, 4) })).toEqual({ version: 4, applied: [4] });
+    expect(db.prepare('SELECT count(*) FROM backup_codes').pluck().get()).toBe(1);
+    const insertPush = db.prepare(
+      `INSERT INTO push_challenges (id, user_id, device_id, challenge_id, number, created_at, expires_at)
+       VALUES (?, 'alice', 'd', NULL, ?, 1, 2)`,
+    );
+    insertPush.run('ok', 10);
+    expect(db.prepare(`SELECT status, responded_at FROM push_challenges WHERE id = 'ok'`).get()).toEqual({
+      status: 'pending',
+      responded_at: null,
+    });
+    for (const number of [9, 100]) expect(() => insertPush.run(`bad-${number}`, number)).toThrow(/CHECK/);
+    // Answered without an answer time, or an answer that is not one: refused.
+    expect(() => db.prepare(`UPDATE push_challenges SET status = 'approved' WHERE id = 'ok'`).run()).toThrow(/CHECK/);
+    expect(() => db.prepare(`UPDATE push_challenges SET status = 'maybe', responded_at = 3 WHERE id = 'ok'`).run()).toThrow(
+      /CHECK/,
+    );
+    expect(() =>
+      db.prepare(`INSERT INTO message_destinations_pending VALUES ('alice', 'pigeon', 'ct', 1)`).run(),
+    ).toThrow(/CHECK/);
+    expect(() =>
+      db.prepare(`INSERT INTO message_codes VALUES ('c', 'alice', 'login', NULL, 'h', 1, 2, NULL)`).run(),
+    ).toThrow(/CHECK/);
+    // STRICT: a time that is not an integer is refused, not stored.
+    expect(() => db.prepare(`INSERT INTO rate_limits VALUES ('s', 1.5, 1, 2)`).run()).toThrow(/cannot store REAL/);
   });
 
   it('leaves the database untouched when a migration fails', () => {

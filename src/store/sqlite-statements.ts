@@ -128,8 +128,8 @@ export function prepareStatements(db: Database.Database) {
        ON CONFLICT (id) DO UPDATE SET enrolled_at = excluded.enrolled_at`,
     ),
     unenroll: db.prepare<[string]>(`UPDATE users SET enrolled_at = NULL WHERE id = ?`),
-    // purgeExpired, one chunk each (cutoff, chunk size). Challenges, devices and locations are found through
-    // an index (migrations 1 and 3); the other tables stay small.
+    // purgeExpired, one chunk each (cutoff, chunk size). Challenges, devices, locations and the out-of-band
+    // rows are found through an index (migrations 1, 3 and 4); the other tables stay small.
     purgeChallenges: db.prepare<[number, number]>(
       `DELETE FROM challenges WHERE id IN (SELECT id FROM challenges WHERE expires_at < ? LIMIT ?)`,
     ),
@@ -155,6 +155,18 @@ export function prepareStatements(db: Database.Database) {
     purgeApprovals: db.prepare<[number, number]>(
       `DELETE FROM enrollment_approvals WHERE user_id IN (
          SELECT user_id FROM enrollment_approvals WHERE expires_at <= ? LIMIT ?)`,
+    ),
+    // Out-of-band factor data (migration 4 indexes each by its time). Codes go whether used or not: once
+    // expired, a used code proves nothing more than an unused one.
+    purgeMessageCodes: db.prepare<[number, number]>(
+      `DELETE FROM message_codes WHERE id IN (SELECT id FROM message_codes WHERE expires_at < ? LIMIT ?)`,
+    ),
+    purgePushChallenges: db.prepare<[number, number]>(
+      `DELETE FROM push_challenges WHERE id IN (SELECT id FROM push_challenges WHERE expires_at < ? LIMIT ?)`,
+    ),
+    // A window that has ended counts nothing any more: the next event starts a new one either way.
+    purgeRateLimits: db.prepare<[number, number]>(
+      `DELETE FROM rate_limits WHERE subject IN (SELECT subject FROM rate_limits WHERE reset_at <= ? LIMIT ?)`,
     ),
   };
 }

@@ -8,6 +8,7 @@ import type { UserState } from '../types.js';
 import { openConnection } from './sqlite-connection.js';
 import { prepareFactorOps, type FactorOps } from './sqlite-factors.js';
 import { migrateSqlite } from './sqlite-migrate.js';
+import { prepareOobOps, type OobOps } from './sqlite-oob.js';
 import { prepareStatements, toChallenge, type ChallengeParams, type Statements } from './sqlite-statements.js';
 import { prepareUserViews } from './sqlite-users.js';
 import { resolveRetention } from './retention.js';
@@ -17,8 +18,14 @@ import type {
   EnrollmentApproval,
   FailureCounter,
   LoginRecord,
+  MessageCodePurpose,
+  MessageCodeRecord,
+  MessageDestination,
   PendingTotp,
   PurgeResult,
+  PushChallengeRecord,
+  PushDevice,
+  RateWindow,
   RecoveryRecord,
   RetentionOptions,
   Store,
@@ -87,6 +94,7 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly st: Statements;
   private readonly fx: FactorOps;
+  private readonly oob: OobOps;
   private readonly views: ReturnType<typeof prepareUserViews>;
   private readonly queue: WriteBehind;
   private readonly retention: RetentionOptions;
@@ -109,7 +117,8 @@ export class SqliteStore implements Store {
       this.schemaVersion = migrated.version;
       this.migrationsApplied = migrated.applied;
       this.st = prepareStatements(db);
-      this.fx = prepareFactorOps(db);
+      this.oob = prepareOobOps(db);
+      this.fx = prepareFactorOps(db, this.oob.dropAll);
       this.views = prepareUserViews(db);
       this.db = db;
       this.queue = new WriteBehind({ commit: this.commitBatch(), maxBatch });
@@ -323,6 +332,89 @@ export class SqliteStore implements Store {
     return this.fx.getEnrollmentApproval(userId, now);
   }
 
+  // --- out-of-band factors (issue #7): never queued either (sqlite-oob.ts). None writes the users row.
+
+  async savePendingMessageDestination(destination: Omit<MessageDestination, 'confirmed_at'>): Promise<void> {
+    this.ensureOpen();
+    this.oob.savePendingMessageDestination(destination);
+  }
+
+  async getMessageDestination(userId: string): Promise<MessageDestination | null> {
+    this.ensureOpen();
+    return this.oob.getMessageDestination(userId);
+  }
+
+  async getPendingMessageDestination(userId: string): Promise<MessageDestination | null> {
+    this.ensureOpen();
+    return this.oob.getPendingMessageDestination(userId);
+  }
+
+  async confirmMessageDestination(userId: string, now: number): Promise<boolean> {
+    this.ensureOpen();
+    return this.oob.confirmMessageDestination(userId, now);
+  }
+
+  async removeMessageDestination(userId: string): Promise<boolean> {
+    this.ensureOpen();
+    return this.oob.removeMessageDestination(userId);
+  }
+
+  async createMessageCode(code: Omit<MessageCodeRecord, 'used_at'>): Promise<void> {
+    this.ensureOpen();
+    this.oob.createMessageCode(code);
+  }
+
+  async consumeMessageCode(
+    userId: string,
+    hashes: readonly string[],
+    purpose: MessageCodePurpose,
+    challengeId: string | null,
+    now: number,
+  ): Promise<MessageCodeRecord | null> {
+    this.ensureOpen();
+    return this.oob.consumeMessageCode(userId, hashes, purpose, challengeId, now);
+  }
+
+  async hitRateLimit(subject: string, now: number, windowMs: number, max: number): Promise<RateWindow> {
+    this.ensureOpen();
+    return this.oob.hitRateLimit(subject, now, windowMs, max);
+  }
+
+  async savePushDevice(device: PushDevice): Promise<void> {
+    this.ensureOpen();
+    this.oob.savePushDevice(device);
+  }
+
+  async getPushDevice(userId: string, deviceId: string): Promise<PushDevice | null> {
+    this.ensureOpen();
+    return this.oob.getPushDevice(userId, deviceId);
+  }
+
+  async listPushDevices(userId: string): Promise<PushDevice[]> {
+    this.ensureOpen();
+    return this.oob.listPushDevices(userId);
+  }
+
+  async removePushDevice(userId: string, deviceId: string): Promise<boolean> {
+    this.ensureOpen();
+    return this.oob.removePushDevice(userId, deviceId);
+  }
+
+  async createPushChallenge(push: Omit<PushChallengeRecord, 'status' | 'responded_at'>): Promise<void> {
+    this.ensureOpen();
+    this.oob.createPushChallenge(push);
+  }
+
+  async getPushChallenge(id: string): Promise<PushChallengeRecord | null> {
+    this.ensureOpen();
+    return this.oob.getPushChallenge(id);
+  }
+
+  async respondPushChallenge(id: string, status: 'approved' | 'denied', now: number): Promise<PushChallengeRecord | null> {
+    this.ensureOpen();
+    return this.oob.respondPushChallenge(id, status, now);
+  }
+
   async ping(): Promise<void> {
     this.beforeRead();
     this.st.ping.get();
@@ -366,6 +458,9 @@ export class SqliteStore implements Store {
       recoveries: chunked(this.st.purgeRecoveries, now - r.recoveriesMs),
       failures: chunked(this.st.purgeFailures, now - r.failuresMs),
       approvals: chunked(this.st.purgeApprovals, now),
+      message_codes: chunked(this.st.purgeMessageCodes, now - r.challengesMs),
+      push_challenges: chunked(this.st.purgePushChallenges, now - r.challengesMs),
+      rate_limits: chunked(this.st.purgeRateLimits, now),
     };
   }
 

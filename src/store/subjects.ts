@@ -2,8 +2,8 @@
 // only here, so the factor module (which counts), getUserState (which sums a user's counters) and an
 // admin unlock (which clears them by prefix) always agree on the names.
 
-/** A user's separately throttled factors. */
-export type UserBudget = 'totp' | 'backup_code';
+/** A user's separately throttled factors (message codes and push answers have their own, issue #7). */
+export type UserBudget = 'totp' | 'backup_code' | 'message' | 'push';
 
 // A user id may contain ':', so `user:alice:` would also be a prefix of the subjects of a user named
 // `alice:x` and unlocking alice would unlock them too. So ':' (and '%', the escape itself, so the mapping

@@ -82,6 +82,10 @@ export interface UserSummary {
   known_locations: { key: string; first_seen: number; last_seen: number }[];
   /** Open (neither cancelled nor applied) recovery requests. */
   pending_recoveries: RecoveryRecord[];
+  /** The confirmed message destination (address still a ciphertext: the factor module masks it), or null. */
+  message_destination: { channel: MessageChannel; address: string; confirmed_at: number } | null;
+  /** Push devices, oldest first (no keys). */
+  push_devices: { device_id: string; name: string; created_at: number }[];
 }
 
 /**
@@ -118,6 +122,78 @@ export interface PurgeResult {
   failures: number;
   /** Expired enrollment approvals. */
   approvals: number;
+  /** Message codes and push challenges expired longer ago than `challengesMs`; rate windows ended. */
+  message_codes: number;
+  push_challenges: number;
+  rate_limits: number;
+}
+
+// --- Out-of-band factors (issue #7): one-time codes by message, push approval ---
+
+/** How a one-time code reaches the user; the operator's sender delivers it (mfa-gate sends nothing itself). */
+export type MessageChannel = 'sms' | 'email' | 'chat';
+
+/** Where a user's codes go. `address` is a ciphertext from factors/crypto (a phone number is personal data). */
+export interface MessageDestination {
+  user_id: string;
+  channel: MessageChannel;
+  address: string;
+  created_at: number;
+  /** null: pending (a code was sent to it and not confirmed yet); set when confirmed. */
+  confirmed_at: number | null;
+}
+
+/** What a one-time code by message is for. */
+export type MessageCodePurpose = 'verify' | 'enroll';
+
+export interface MessageCodeRecord {
+  id: string;
+  user_id: string;
+  purpose: MessageCodePurpose;
+  /** The decision's challenge the code was sent for; null when sent without one. A code only works with it. */
+  challenge_id: string | null;
+  /** Keyed hash (HMAC) of the code, never the code. */
+  code_hash: string;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
+}
+
+/** A rate limit's fixed window after one more event was counted. */
+export interface RateWindow {
+  /** Whether this event is within the limit (count <= max). */
+  allowed: boolean;
+  /** Events counted in the current window, this one included (also when over the limit). */
+  count: number;
+  /** When the current window ends (epoch ms): the next event after it starts a new window. */
+  reset_at: number;
+}
+
+/** A device registered for push approval: it signs its answers with the private half of `public_key`. */
+export interface PushDevice {
+  user_id: string;
+  device_id: string;
+  /** The device's public key, SPKI DER in base64 (Ed25519 or ECDSA P-256). Not a secret. */
+  public_key: string;
+  /** A name the user recognises ("Alice's iPhone"). */
+  name: string;
+  created_at: number;
+}
+
+export type PushStatus = 'pending' | 'approved' | 'denied';
+
+export interface PushChallengeRecord {
+  id: string;
+  user_id: string;
+  device_id: string;
+  /** The decision's challenge a approval completes; null for a push without one. */
+  challenge_id: string | null;
+  /** The number shown on the login screen (10..99) that the device must send back (number matching). */
+  number: number;
+  status: PushStatus;
+  created_at: number;
+  expires_at: number;
+  responded_at: number | null;
 }
 
 export interface Store {
@@ -155,7 +231,10 @@ export interface Store {
   activateTotp(userId: string, step: number, backupCodeHashes: readonly string[], now: number): Promise<boolean>;
   /** Accepts a time step once: one conditional UPDATE (`last_step IS NULL OR last_step < step`). */
   acceptTotpStep(userId: string, step: number): Promise<boolean>;
-  /** Removes TOTP (active and pending) and backup codes; the user is no longer enrolled. */
+  /**
+   * Removes every factor of the user: TOTP (active and pending), backup codes, message destinations (and their
+   * unused codes) and push devices; the user is no longer enrolled.
+   */
   removeFactors(userId: string): Promise<void>;
 
   // --- backup codes (keyed hashes only) ---
@@ -181,7 +260,7 @@ export interface Store {
   cancelRecovery(id: string, now: number): Promise<RecoveryRecord | null>;
   /**
    * One transaction: every open request of the user with effective_at <= now is marked applied, the user's
-   * factors are removed, enrolled_at cleared and enrollment_deadline = now (no fresh grace period).
+   * factors are removed (as removeFactors), enrolled_at cleared and enrollment_deadline = now (no fresh grace period).
    * Returns the requests applied (empty, and nothing written, when none is due).
    */
   applyDueRecoveries(userId: string, now: number): Promise<RecoveryRecord[]>;
@@ -190,6 +269,58 @@ export interface Store {
   approveEnrollment(approval: EnrollmentApproval): Promise<void>;
   /** The unexpired approval, or null. */
   getEnrollmentApproval(userId: string, now: number): Promise<EnrollmentApproval | null>;
+
+  // --- one-time codes by message (issue #7) ---
+  /** Stores (or replaces) the user's pending destination; a confirmed one stays until the pending one is confirmed. */
+  savePendingMessageDestination(destination: Omit<MessageDestination, 'confirmed_at'>): Promise<void>;
+  /** The confirmed destination, or null. */
+  getMessageDestination(userId: string): Promise<MessageDestination | null>;
+  getPendingMessageDestination(userId: string): Promise<MessageDestination | null>;
+  /**
+   * One transaction whose first statement (taking the pending row) decides: the pending destination becomes
+   * the confirmed one (replacing any old one) with confirmed_at = now. False, nothing changed, when none is pending.
+   */
+  confirmMessageDestination(userId: string, now: number): Promise<boolean>;
+  /** Removes the confirmed and pending destinations and the user's unused codes; true when one existed. */
+  removeMessageDestination(userId: string): Promise<boolean>;
+  createMessageCode(code: Omit<MessageCodeRecord, 'used_at'>): Promise<void>;
+  /**
+   * Marks one unused, unexpired (expires_at > now) code of the user used, in one statement, and returns it:
+   * among `hashes` (the code hashed under each key of the keyring), of `purpose`, and bound to `challengeId`
+   * (a code sent for a challenge works only with that challenge; one sent without works only without).
+   * null when none matches. Of concurrent calls with one code, exactly one gets the record.
+   */
+  consumeMessageCode(
+    userId: string,
+    hashes: readonly string[],
+    purpose: MessageCodePurpose,
+    challengeId: string | null,
+    now: number,
+  ): Promise<MessageCodeRecord | null>;
+
+  // --- rate limits (sends per user, unanswered pushes) ---
+  /**
+   * Counts one event of `subject` in a fixed window of `windowMs` starting at the window's first event, in
+   * one statement: when the window has ended, a new one starts at `now` with count 1. `allowed` is count <= max.
+   * Counted also when over the limit (a caller hammering keeps being refused until the window ends).
+   */
+  hitRateLimit(subject: string, now: number, windowMs: number, max: number): Promise<RateWindow>;
+
+  // --- push approval (issue #7) ---
+  /** Registers (or replaces, same device_id) a push device of the user. */
+  savePushDevice(device: PushDevice): Promise<void>;
+  getPushDevice(userId: string, deviceId: string): Promise<PushDevice | null>;
+  /** The user's push devices, oldest first. */
+  listPushDevices(userId: string): Promise<PushDevice[]>;
+  removePushDevice(userId: string, deviceId: string): Promise<boolean>;
+  createPushChallenge(push: Omit<PushChallengeRecord, 'status' | 'responded_at'>): Promise<void>;
+  getPushChallenge(id: string): Promise<PushChallengeRecord | null>;
+  /**
+   * Answers a pending, unexpired (expires_at > now) push once, in one statement: status becomes `status`,
+   * responded_at now; returns the updated record. null when unknown, already answered or expired. Of
+   * concurrent answers exactly one gets the record.
+   */
+  respondPushChallenge(id: string, status: 'approved' | 'denied', now: number): Promise<PushChallengeRecord | null>;
 
   // --- retention ---
   /**

@@ -129,4 +129,77 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX enrollment_approvals_by_expiry ON enrollment_approvals (expires_at);
     `,
   },
+  {
+    version: 2,
+    name: 'out_of_band_factors',
+    // Issue #7: one-time codes by message and push approval; the same tables as SQLite's migration 4. Keyed
+    // by user id without a foreign key to users, like the other factor tables.
+    sql: `
+      -- The confirmed destination and the pending one live apart (as totp_factors and totp_pending): a
+      -- confirmed destination keeps working while a new one waits for confirmation, and confirming is "take
+      -- the pending row, write the confirmed one", which the taking decides.
+      CREATE TABLE message_destinations (
+        user_id      TEXT COLLATE "C" PRIMARY KEY,
+        channel      TEXT NOT NULL CHECK (channel IN ('sms', 'email', 'chat')),
+        address      TEXT NOT NULL,           -- ciphertext from factors/crypto (a phone number is personal data)
+        created_at   BIGINT NOT NULL,         -- when the (then pending) destination was given
+        confirmed_at BIGINT NOT NULL
+      );
+
+      CREATE TABLE message_destinations_pending (
+        user_id    TEXT COLLATE "C" PRIMARY KEY,
+        channel    TEXT NOT NULL CHECK (channel IN ('sms', 'email', 'chat')),
+        address    TEXT NOT NULL,             -- ciphertext
+        created_at BIGINT NOT NULL
+      );
+
+      -- No uniqueness on (user_id, code_hash): two short codes sent to one user may well be equal.
+      CREATE TABLE message_codes (
+        id           TEXT COLLATE "C" PRIMARY KEY,
+        user_id      TEXT COLLATE "C" NOT NULL,
+        purpose      TEXT NOT NULL CHECK (purpose IN ('verify', 'enroll')),
+        challenge_id TEXT COLLATE "C",        -- the challenge it was sent for (NULL: none); it works only with that
+        code_hash    TEXT COLLATE "C" NOT NULL,  -- keyed hash (HMAC) of the code, never the code
+        created_at   BIGINT NOT NULL,
+        expires_at   BIGINT NOT NULL,
+        used_at      BIGINT                   -- NULL: unused; set once, atomically, by consumeMessageCode
+      );
+      -- consumeMessageCode looks a user's code up by hash; removing a user's unused codes uses its prefix.
+      CREATE INDEX message_codes_by_user_hash ON message_codes (user_id, code_hash);
+      CREATE INDEX message_codes_by_expiry ON message_codes (expires_at);
+
+      -- Fixed windows (hitRateLimit): subjects such as sends per user or unanswered pushes.
+      CREATE TABLE rate_limits (
+        subject      TEXT COLLATE "C" PRIMARY KEY,
+        window_start BIGINT NOT NULL,         -- the window's first event
+        count        INTEGER NOT NULL CHECK (count >= 1),
+        reset_at     BIGINT NOT NULL          -- window_start + the window's length: purgeExpired drops ended windows
+      );
+      CREATE INDEX rate_limits_by_reset ON rate_limits (reset_at);
+
+      CREATE TABLE push_devices (
+        user_id    TEXT COLLATE "C" NOT NULL,
+        device_id  TEXT COLLATE "C" NOT NULL,
+        public_key TEXT NOT NULL,             -- SPKI DER in base64; not a secret
+        name       TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (user_id, device_id)
+      );
+
+      CREATE TABLE push_challenges (
+        id           TEXT COLLATE "C" PRIMARY KEY,
+        user_id      TEXT COLLATE "C" NOT NULL,
+        device_id    TEXT COLLATE "C" NOT NULL,
+        challenge_id TEXT COLLATE "C",        -- the challenge an approval completes (NULL: none)
+        number       INTEGER NOT NULL CHECK (number BETWEEN 10 AND 99),  -- number matching: two digits
+        status       TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'approved', 'denied')),
+        created_at   BIGINT NOT NULL,
+        expires_at   BIGINT NOT NULL,
+        responded_at BIGINT,                  -- NULL: unanswered; set once, atomically, by respondPushChallenge
+        -- Answered exactly when it has an answer time.
+        CHECK ((status = 'pending') = (responded_at IS NULL))
+      );
+      CREATE INDEX push_challenges_by_expiry ON push_challenges (expires_at);
+    `,
+  },
 ];
