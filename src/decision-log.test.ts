@@ -7,7 +7,15 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import * as OTPAuth from 'otpauth';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createDecisionLog, decisionLogLine, stateFromLogged, stateToLogged, type DecisionLogLine } from './decision-log.js';
+import {
+  createDecisionLog,
+  decisionJson,
+  decisionLineText,
+  decisionLogLine,
+  stateFromLogged,
+  stateToLogged,
+  type DecisionLogLine,
+} from './decision-log.js';
 import { DecisionEngine, type DecisionRecord } from './engine.js';
 import { loadKeyring } from './factors/crypto.js';
 import { FactorService } from './factors/service.js';
@@ -168,6 +176,104 @@ describe('decisionLogLine', () => {
     const line = decisionLogLine(r);
     expect(line.state).toBeNull();
     expect('challenge_id' in line).toBe(false);
+  });
+});
+
+describe('decision lines and answers as text', () => {
+  let dir: string;
+  let store: SqliteStore;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'mfa-gate-dlog-text-'));
+    store = openSqliteStore({ path: join(dir, 'store.db') });
+  });
+  afterEach(async () => {
+    await store.close().catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  // What the decision log and the decide route wrote before they serialised field by field.
+  const genericLine = (r: DecisionRecord, time: number) =>
+    `{"level":30,"time":${time},"service":"mfa-gate",${JSON.stringify(decisionLogLine(r)).slice(1)}\n`;
+  const expectSameText = (r: DecisionRecord) => {
+    expect(decisionJson(r)).toBe(JSON.stringify(r.decision));
+    expect(decisionLineText(r, 1_780_000_000_123)).toBe(genericLine(r, 1_780_000_000_123));
+    // Without the answer first (the gateway hook, the engine's own callers), and the answer alone.
+    expect(decisionLineText(r, 7)).toBe(genericLine(r, 7));
+    expect(decisionJson(r)).toBe(JSON.stringify(r.decision));
+  };
+
+  // Strings JSON.stringify escapes, or writes as they are: quotes, backslashes, controls, DEL, U+2028, non-BMP,
+  // lone surrogates (the engine takes them; the HTTP layer refuses them), non-Latin-1.
+  const ODD = ['"quoted"', 'back\\slash', 'tab\there', 'nul\u0000', '\u007f', 'line\u2028sep', '😀 emoji', 'lone \ud800', '\udfff', 'Zürich 東京', ''];
+
+  it('are byte for byte what JSON.stringify writes, for every kind of decision the engine makes', async () => {
+    let now = T0;
+    const engine = new DecisionEngine({ store, policy, clock: () => now });
+    await store.setEnrolled('enrolled', T0 - 90 * 86_400_000);
+    const contexts = [
+      { user: { id: 'enrolled', groups: ['staff', 'admins'] }, ip: LONDON, user_agent: CHROME, device_id: 'dev-a' },
+      { user: { id: 'enrolled' }, ip: '2001:4860:4860::8888', user_agent: CHROME, action: 'payment.refund' },
+      { user: { id: 'enrolled' }, ip: null, user_agent: '', sensitive: true },
+      { user: { id: 'enrolled' }, ip: '10.0.0.1', user_agent: 'curl/8.0', device_id: 'dev-b', action: 'admin.users.delete' },
+      { user: { id: 'newcomer', type: 'service' as const, mfa_required_since: '2026-01-01T00:00:00Z' }, ip: LONDON },
+      { user: { id: 'attrs' }, ip: LONDON, attributes: { tier: 'gold', n: 1.5, deep: { list: [1, null, 'x', { y: true }] } } },
+      ...ODD.map((odd, i) => ({
+        user: { id: `odd-${i}${odd}`, groups: [odd || 'g'] },
+        ip: LONDON,
+        user_agent: `${CHROME} ${odd}`,
+        device_id: `dev-${i}`,
+        action: `act${odd}`,
+        attributes: { [odd]: odd },
+      })),
+    ];
+    let seen = 0;
+    const kinds = new Set<string>();
+    for (const ctx of contexts) {
+      for (let round = 0; round < 3; round++) {
+        const r = await engine.decideDetailed(ctx);
+        expectSameText(r);
+        kinds.add(r.decision.decision);
+        seen++;
+        // Completing a challenge makes the device and location known: the next round is an allow with history.
+        if (r.decision.challenge_id !== undefined) await engine.completeChallenge(r.decision.challenge_id);
+        now += 61_000;
+      }
+    }
+    expect(seen).toBe(contexts.length * 3);
+    expect([...kinds].sort()).toEqual(['allow', 'prompt_mfa', 'require_mfa']);
+
+    // A state with an open recovery, every time on another day, odd numbers.
+    const r = await engine.decideDetailed(contexts[0]!);
+    expectSameText({ ...r, state: { ...r.state!, recovery_due_at: T0 + 3 * 86_400_000 + 1, failed_attempts: 3 }, latency_ms: 1e-7 });
+    expectSameText({ ...r, time: Date.parse('1999-12-31T23:59:59.999Z'), latency_ms: 12345.6789 });
+
+    // The store down: no state, the fail mode's reason.
+    await store.close();
+    const down = await new DecisionEngine({ store, policy, clock: () => now }).decideDetailed(contexts[0]!);
+    expect(down.state).toBeNull();
+    expectSameText(down);
+  });
+
+  it('falls back to the generic serialisation for a record the engine would not build', () => {
+    const partial = record(); // signals and facts with fields missing
+    expectSameText(partial);
+    expectSameText({ ...partial, context: { ...partial.context, attributes: { when: new Date(T0), skip: undefined } as never } });
+    // A time Date cannot write throws, as it always did.
+    expect(() => decisionLineText({ ...partial, time: Number.NaN }, 1)).toThrow(RangeError);
+    expect(() => decisionLogLine({ ...partial, time: Number.NaN })).toThrow(RangeError);
+  });
+
+  it('keeps the text of frozen shared objects only, so a mutable one is written as it is now', async () => {
+    const engine = new DecisionEngine({ store, policy, clock: () => T0 });
+    const r = await engine.decideDetailed({ user: { id: 'alice' }, ip: LONDON, user_agent: CHROME });
+    expect(Object.isFrozen(r.facts.device)).toBe(true);
+    expectSameText(r);
+    const geo = { ...r.facts.geo! };
+    const mutable = { ...r, facts: { ...r.facts, geo } };
+    expectSameText(mutable);
+    geo.city = 'Somewhere "else"';
+    expect(decisionLineText(mutable, 1)).toContain('"city":"Somewhere \\"else\\""');
+    expectSameText(mutable);
   });
 });
 

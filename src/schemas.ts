@@ -9,10 +9,14 @@ export const SCHEMA_DIR = new URL('../schemas/', import.meta.url);
 const POLICY_SCHEMA_FILE = 'policy.schema.json';
 
 let loaded = false;
+// Looked up on every request body (readJson): ajv's getSchema normalises and resolves the key each call.
+const validators = new Map<string, ValidateFunction>();
 
 /** The compiled validator of `schemas/<name>.schema.json`. The schemas have no `$id`: each is registered under
  * its file name, so their relative `$ref`s resolve here exactly as they do in an editor. */
 export function validator(name: string): ValidateFunction {
+  const cached = validators.get(name);
+  if (cached) return cached;
   const ajv = sharedAjv();
   if (!loaded) {
     for (const file of readdirSync(SCHEMA_DIR)) {
@@ -24,6 +28,7 @@ export function validator(name: string): ValidateFunction {
   }
   const v = ajv.getSchema(`${name}.schema.json`);
   if (!v) throw new Error(`no schema named ${name} in schemas/`);
+  validators.set(name, v);
   return v;
 }
 

@@ -4,6 +4,7 @@
 // Keys are held in memory only as SHA-256 digests: a heap dump, a debugger or an error message shows a
 // digest, never a key. Presented tokens are hashed too and compared with every configured digest in
 // constant time, so response timing says nothing about how much of a key was right.
+import * as nodeCrypto from 'node:crypto';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -54,13 +55,25 @@ export type AuthResult =
   | { ok: true; scopes: ReadonlySet<Scope>; keyId: string }
   | { ok: false; reason: 'missing' | 'malformed' | 'unknown' };
 
-const sha256 = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
+// crypto.hash (Node >= 20.12) digests in one call, without a Hash object: about half the cost of
+// createHash().update().digest() (~1 µs saved on every authenticated request). Same SHA-256 of the same UTF-8
+// bytes; read off the namespace because a named import of it would fail to link on Node 20.6-20.11.
+//
+// Not done: caching the verdict per keep-alive connection (header string -> result, skipping the hash). A proxy
+// that pools connections sends different callers' keys down one socket, and comparing a presented header with
+// the one cached there must then be constant-time; that needs equal lengths, so the comparison would tell a
+// caller whether their header is as long as another caller's key. It would save ~1 µs more.
+const oneShot = (nodeCrypto as { hash?: (algorithm: string, data: string, encoding: 'buffer') => Buffer }).hash;
+const sha256 = oneShot
+  ? (s: string): Buffer => oneShot('sha256', s, 'buffer')
+  : (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
 const isScope = (s: string): s is Scope => (SCOPES as readonly string[]).includes(s);
 
 export class ApiKeyring {
   readonly #digests: Buffer[] = [];
-  readonly #scopes: ReadonlySet<Scope>[] = [];
   readonly #ids: string[] = [];
+  /** The success result of each key, built once (authenticate answers with it on every request). */
+  readonly #results: AuthResult[] = [];
 
   /** Throws ApiKeyError for no keys, an empty, short, non-token or repeated key, or an unknown or empty scope. */
   constructor(entries: readonly ApiKeyEntry[]) {
@@ -93,8 +106,8 @@ export class ApiKeyring {
         throw new ApiKeyError(`${where}: the key repeats ${entries[twin]?.where ?? `API key ${twin + 1}`} (key id ${id})`);
       }
       this.#digests.push(digest);
-      this.#scopes.push(scopes);
       this.#ids.push(id);
+      this.#results.push(Object.freeze({ ok: true, scopes, keyId: id }));
     });
   }
 
@@ -105,8 +118,9 @@ export class ApiKeyring {
 
   /** Checks an `Authorization` header value: `Bearer <key>`. */
   authenticate(header: string | undefined): AuthResult {
-    if (header === undefined || header.trim() === '') return { ok: false, reason: 'missing' };
-    const m = CREDENTIALS_RE.exec(header.trim());
+    const trimmed = header?.trim();
+    if (trimmed === undefined || trimmed === '') return { ok: false, reason: 'missing' };
+    const m = CREDENTIALS_RE.exec(trimmed);
     if (!m || m[1]!.toLowerCase() !== 'bearer') return { ok: false, reason: 'malformed' };
     const token = (m[2] ?? '').trim();
     if (!B64TOKEN_RE.test(token)) return { ok: false, reason: 'malformed' };
@@ -120,7 +134,7 @@ export class ApiKeyring {
       match = equal ? i : match;
     }
     if (match === -1) return { ok: false, reason: 'unknown' };
-    return { ok: true, scopes: this.#scopes[match]!, keyId: this.#ids[match]! };
+    return this.#results[match]!;
   }
 }
 
