@@ -231,6 +231,7 @@ async function realService(dir: string, databaseUrl?: string) {
   const app = createApp({
     engine: services.engine,
     factors: services.factors,
+    outOfBand: services.outOfBand,
     store: services.store,
     keys: apiKeys.keys,
     keyring: services.keyring,

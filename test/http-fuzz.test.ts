@@ -52,15 +52,23 @@ interface RouteInfo {
   valid: (text: string) => boolean;
 }
 
-function schemaJson(name: string): { properties?: Record<string, { type?: unknown; $ref?: string }>; required?: string[]; additionalProperties?: unknown } {
+function schemaJson(name: string): {
+  properties?: Record<string, { type?: unknown; $ref?: string }>;
+  required?: string[];
+  additionalProperties?: unknown;
+  examples?: unknown[];
+} {
   return JSON.parse(readFileSync(new URL(`${name}.schema.json`, SCHEMA_DIR), 'utf8'));
 }
 
-/** Plausible values for a required property; the first combination the schema accepts is the example. */
+/** Plausible values for a required property; the first combination the schema accepts is the example (unless the
+ * schema's own `examples` hold a valid one: an enum or a number no candidate fits). */
 const CANDIDATES: unknown[] = ['alice', '123456', { id: 'alice' }, 'ops-admin', true];
 
 function validExample(name: string, required: string[]): Record<string, unknown> | null {
   const validate = validator(name);
+  const given = (schemaJson(name).examples ?? []).find((x) => validate(x));
+  if (given !== undefined) return given as Record<string, unknown>;
   const combos = (i: number): Record<string, unknown>[] =>
     i === required.length ? [{}] : combos(i + 1).flatMap((rest) => CANDIDATES.map((v) => ({ [required[i]!]: v, ...rest })));
   return combos(0).find((body) => validate(body)) ?? null;
@@ -521,8 +529,9 @@ describe('the fuzzed routes', () => {
     for (const r of BODY_ROUTES) {
       const json = schemaJson(r.request!);
       // Mutations are one step from a valid body; a request schema without a findable example needs a
-      // candidate in CANDIDATES (else the "one step from valid" families lose their meaning for it).
-      expect(validExample(r.request!, json.required ?? []), `${r.id}: no valid example from CANDIDATES`).not.toBeNull();
+      // candidate in CANDIDATES or a valid entry in its `examples` (else the "one step from valid" families
+      // lose their meaning for it).
+      expect(validExample(r.request!, json.required ?? []), `${r.id}: no valid example in the schema's examples or from CANDIDATES`).not.toBeNull();
       expect(json.additionalProperties, `${r.id}: request schema must be closed`).toBe(false);
     }
     expect(recoveryId).toMatch(/\S/);

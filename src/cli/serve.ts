@@ -142,6 +142,7 @@ receiver checks the X-MFA-Gate-Signature with it).`,
     const app = createApp({
       engine,
       factors,
+      outOfBand: services.outOfBand,
       store,
       keys: apiKeys.keys,
       keyring,

@@ -5,6 +5,7 @@ import { bodyLimit } from 'hono/body-limit';
 import type { DecisionEngine, DecisionRecord } from '../engine.js';
 import { ErrorCode, MfaGateError } from '../errors.js';
 import type { Keyring } from '../factors/crypto.js';
+import type { OutOfBandService } from '../factors/out-of-band.js';
 import type { FactorService } from '../factors/service.js';
 import { compileNetworkList } from '../policy/index.js';
 import type { CompiledPolicy, NetworkList } from '../policy/types.js';
@@ -18,6 +19,7 @@ import type { Metrics } from './metrics.js';
 import { decideRoutes } from './routes/decide.js';
 import { healthRoutes } from './routes/health.js';
 import { mfaRoutes } from './routes/mfa.js';
+import { outOfBandRoutes } from './routes/out-of-band.js';
 import { portalRoutes } from './portal/index.js';
 import { recoveryRoutes } from './routes/recovery.js';
 import { userRoutes } from './routes/users.js';
@@ -25,6 +27,8 @@ import { userRoutes } from './routes/users.js';
 export interface AppServices {
   engine: DecisionEngine;
   factors: FactorService;
+  /** Codes by message and push approval (issue #7). */
+  outOfBand: OutOfBandService;
   store: Store;
   keys: ApiKeyring;
   /** Signs and checks the MFA session cookie (the gateway hook and the MFA page). */
@@ -47,6 +51,7 @@ export interface AppServices {
 export function createApp({
   engine,
   factors,
+  outOfBand,
   store,
   keys,
   keyring,
@@ -80,8 +85,10 @@ export function createApp({
   });
   app.route('/', healthRoutes({ store, policy, ...(policyError ? { policyError } : {}), ...(metrics ? { metrics } : {}) }));
   app.route('/', decideRoutes({ engine, keys, trustedProxies, ...(metrics ? { metrics } : {}), ...(onDecision ? { onDecision } : {}) }));
-  app.route('/', mfaRoutes(factors, keys, metrics));
-  app.route('/', userRoutes(store, keys));
+  // Before mfaRoutes: their own scope check answers for them, mfaRoutes' /v1/mfa/* one is not run again.
+  app.route('/', outOfBandRoutes(outOfBand, keys, metrics));
+  app.route('/', mfaRoutes(factors, outOfBand, keys, metrics));
+  app.route('/', userRoutes(store, keys, keyring));
   app.route('/', recoveryRoutes(factors, keys));
   app.route(
     '/',

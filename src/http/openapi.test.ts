@@ -85,6 +85,22 @@ const REQUEST_SAMPLES: Record<string, Record<string, unknown>[]> = {
   'verify-request': [
     { user_id: 'alice', code: 'ABCD-EFGH-JKMN' },
     { user_id: 'alice', code: '123456', challenge_id: 'c-1', ip: '81.2.69.142' },
+    { user_id: 'alice', code: '123456', factor: 'message', challenge_id: 'c-1' },
+  ],
+  'message-enroll-request': [
+    { user_id: 'alice', channel: 'sms', address: '+33 6 12 34 56 78' },
+    { user_id: 'alice', channel: 'email', address: 'alice@example.com', code: '123456', challenge_id: 'c-1', ip: '81.2.69.142' },
+  ],
+  'message-confirm-request': [{ user_id: 'alice', code: '123 456', ip: null }],
+  'message-send-request': [{ user_id: 'alice' }, { user_id: 'alice', challenge_id: 'c-1', ip: '2001:db8::1' }],
+  'push-device-request': [
+    { user_id: 'alice', device_id: 'alice-phone', public_key: 'MCowBQYDK2VwAyEAtniJJFaHXAZRQE6mrj8g3E55X/tghq5VNbQTAnDd7ak=', name: "Alice's phone" },
+    { user_id: 'alice', device_id: 'ios:4F2A.9', public_key: 'AAAA', name: 'iPhone 15', code: 'ABCD-EFGH-JKMN', challenge_id: 'c-1', ip: null },
+  ],
+  'push-start-request': [{ user_id: 'alice' }, { user_id: 'alice', challenge_id: 'c-1', device_id: 'alice-phone', ip: '81.2.69.142' }],
+  'push-respond-request': [
+    { device_id: 'alice-phone', decision: 'approve', number: 42, signature: 'c2lnbmF0dXJl' },
+    { device_id: 'alice-phone', decision: 'deny', number: 0, signature: 'ab-_cd==' },
   ],
   'regenerate-request': [{ user_id: 'alice', code: '123456', ip: '81.2.69.142' }],
   'recovery-request': [{ user_id: 'alice', verified_by: 'admin-bob', verification: 'passport checked in person' }],
@@ -108,6 +124,23 @@ const REQUEST_REJECTS: Record<string, [Record<string, unknown>, string][]> = {
     [{ user_id: 'alice', code: 'x'.repeat(65) }, '/code'],
     [{ user_id: 'alice', code: 123456 }, '/code'],
     [{ user_id: 'alice', code: '123456', challenge_id: 'has space' }, '/challenge_id'],
+  ],
+  'message-enroll-request': [
+    [{ user_id: 'alice', channel: 'fax', address: '+331234567' }, '/channel'],
+    [{ user_id: 'alice', channel: 'sms', address: '' }, '/address'],
+    [{ user_id: 'alice', channel: 'sms', address: '1'.repeat(257) }, '/address'],
+  ],
+  'push-device-request': [
+    [{ user_id: 'alice', device_id: 'has space', public_key: 'AAAA', name: 'x' }, '/device_id'],
+    [{ user_id: 'alice', device_id: 'd', public_key: 'not base64!', name: 'x' }, '/public_key'],
+    [{ user_id: 'alice', device_id: 'd', public_key: 'A'.repeat(1025), name: 'x' }, '/public_key'],
+    [{ user_id: 'alice', device_id: 'd', public_key: 'AAAA', name: 'n'.repeat(65) }, '/name'],
+  ],
+  'push-respond-request': [
+    [{ device_id: 'd', decision: 'approve', number: 100, signature: 'AAAA' }, '/number'],
+    [{ device_id: 'd', decision: 'approve', number: 4.5, signature: 'AAAA' }, '/number'],
+    [{ device_id: 'd', decision: 'maybe', number: 1, signature: 'AAAA' }, '/decision'],
+    [{ device_id: 'd', decision: 'deny', number: 1, signature: 'A'.repeat(513) }, '/signature'],
   ],
   'recovery-request': [
     [{ user_id: 'alice', verified_by: 'bob', verification: '' }, '/verification'],
@@ -353,6 +386,7 @@ describe('response schemas in the document', () => {
     check('confirm-response', { enrolled: true, backup_codes: generateBackupCodes(10) });
     check('backup-codes-response', { backup_codes: generateBackupCodes(100) });
     check('verify-response', { ok: true, factor: 'backup_code', backup_codes_remaining: 9, challenge_completed: false });
+    check('verify-response', { ok: true, factor: 'message', backup_codes_remaining: 10, challenge_completed: true });
   });
 
   it('accept real decisions of the engine', async () => {
@@ -387,12 +421,37 @@ describe('response schemas in the document', () => {
       enrolled: true,
       enrolled_at: T,
       totp: { active: true, pending: false },
+      message_destination: { channel: 'sms', to: '+•••••••••••78', confirmed_at: T },
+      push_devices: [{ device_id: 'alice-phone', name: "Alice's phone", created_at: T }],
       backup_codes_remaining: 10,
       known_devices: [{ key: 'ua-0123456789abcdef', first_seen: T, last_seen: T, last_mfa_at: null }],
       known_locations: [{ key: 'GB/ENG/London', first_seen: T, last_seen: T }],
       pending_recoveries: [recovery],
       locked: { totp: false, backup_code: true },
     });
+    check('user-mfa-response', {
+      user_id: 'bob',
+      enrolled: false,
+      enrolled_at: null,
+      totp: { active: false, pending: false },
+      message_destination: null,
+      push_devices: [],
+      backup_codes_remaining: 0,
+      known_devices: [],
+      known_locations: [],
+      pending_recoveries: [],
+      locked: { totp: false, backup_code: false },
+    });
+    check('message-enroll-response', { pending: true, channel: 'email', to: 'a•••@example.com', expires_at: T });
+    check('message-confirm-response', { enrolled: true, channel: 'email', to: 'a•••@example.com', backup_codes: generateBackupCodes(10) });
+    check('message-confirm-response', { enrolled: true, channel: 'chat', to: 'al•••' });
+    check('message-send-response', { sent: true, channel: 'sms', to: '+•••••••••42', expires_at: T });
+    check('push-device-response', { registered: true, device_id: 'alice-phone' });
+    check('push-device-response', { registered: true, device_id: 'alice-phone', backup_codes: generateBackupCodes(10) });
+    const pushId = '3f1c2b9e-7d4a-4c1e-9b8f-0a1b2c3d4e5f';
+    check('push-start-response', { id: pushId, number: 42, expires_at: T, device: { device_id: 'alice-phone', name: "Alice's phone" } });
+    check('push-respond-response', { status: 'denied', challenge_completed: false });
+    check('push-status-response', { id: pushId, status: 'expired', expires_at: T, challenge_completed: false });
     check('device-deleted-response', { deleted: true });
     check('unlock-response', { unlocked: true, cleared: 2 });
     check('approve-enrollment-response', { approved: true, expires_at: T });
@@ -435,6 +494,9 @@ describe('STATUS_BY_ERROR', () => {
       if ((FACTOR_EXCEPTION_CODES as readonly string[]).includes(code)) {
         expect(STATUS_BY_ERROR[code], code).toBeUndefined();
         expect(statusOf(code)).toBe(500);
+      } else if (code === FactorErrorCode.SENDER_UNAVAILABLE) {
+        // The one outcome that is not the caller's doing: the operator's sender is missing or down (try again later).
+        expect(STATUS_BY_ERROR[code], code).toBe(503);
       } else {
         expect(STATUS_BY_ERROR[code], code).toBeGreaterThanOrEqual(400);
         expect(STATUS_BY_ERROR[code], code).toBeLessThan(500);
@@ -452,6 +514,15 @@ describe('STATUS_BY_ERROR', () => {
       recovery_disabled: 403,
       recovery_not_found: 404,
       user_not_found: 404,
+      factor_disabled: 403,
+      factor_not_allowed: 403,
+      invalid_destination: 400,
+      too_many_sends: 429,
+      invalid_public_key: 400,
+      invalid_signature: 401,
+      push_not_found: 404,
+      push_not_pending: 409,
+      push_device_not_found: 404,
       invalid_account: 400,
       invalid_issuer: 400,
       forbidden: 403,

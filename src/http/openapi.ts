@@ -2,7 +2,7 @@
 // validates bodies with, so the document cannot drift from what is enforced. Built once per version and cached.
 import { readFileSync } from 'node:fs';
 import { SCHEMA_DIR } from '../schemas.js';
-import { METRICS_CONTENT_TYPE, PAGES, ROUTES, STATUS_BY_ERROR, type PageField, type Route, type RouteError, type RouteTag } from './route-table.js';
+import { METRICS_CONTENT_TYPE, PAGES, ROUTES, STATUS_BY_ERROR, type PageField, type QueryParam, type Route, type RouteError, type RouteTag } from './route-table.js';
 
 export const OPENAPI_VERSION = '3.1.0';
 const SCHEMA_SUFFIX = '.schema.json';
@@ -12,7 +12,7 @@ const FORM_MEDIA = 'application/x-www-form-urlencoded';
 
 const TAGS: Record<RouteTag, string> = {
   decide: 'Decisions on logins and actions.',
-  mfa: 'TOTP enrollment, factor verification and backup codes.',
+  mfa: 'Factor enrollment (TOTP, codes by message, push devices), verification, push approval and backup codes.',
   users: "A user's MFA state and known devices.",
   recovery: 'Account recovery after a lost factor: opened by an administrator, cancellable by the user until it takes effect.',
   admin: 'Administrator actions: unlocking factors, approving enrollments.',
@@ -97,7 +97,7 @@ function referencedSchemas(): Map<string, JsonObject> {
     if (r.emptyBody) roots.add(r.emptyBody);
     if (r.response) roots.add(r.response);
     for (const err of r.errors) if (err.response) roots.add(err.response);
-    for (const p of r.params ?? []) {
+    for (const p of [...(r.params ?? []), ...(r.query ?? []).filter(isQueryParam)]) {
       const file = fileOfRef(p.schema);
       if (file === null) throw new Error(`route ${r.id}: parameter ${p.name} needs a schema file ref, not "${p.schema}"`);
       roots.add(file);
@@ -172,6 +172,9 @@ function successResponse(r: Route): JsonObject {
   return { description: `${description}.`, content: jsonContent(schema) };
 }
 
+/** An API route's query parameter (with a schema from schemas/), as opposed to an HTML page's text field. */
+const isQueryParam = (q: PageField | QueryParam): q is QueryParam => 'schema' in q;
+
 function fieldSchema(f: PageField): JsonObject {
   const schema: JsonObject = { type: 'string', maxLength: f.maxLength };
   if (f.pattern) schema.pattern = f.pattern;
@@ -209,7 +212,13 @@ function operation(r: Route): JsonObject {
       description: p.description,
       schema: { $ref: rewriteRef(p.schema, '') },
     })),
-    ...(r.query ?? []).map((q) => ({ name: q.name, in: 'query', required: q.required === true, description: q.description, schema: fieldSchema(q) })),
+    ...(r.query ?? []).map((q) => ({
+      name: q.name,
+      in: 'query',
+      required: q.required === true,
+      description: q.description,
+      schema: isQueryParam(q) ? { $ref: rewriteRef(q.schema, '') } : fieldSchema(q),
+    })),
   ];
   if (parameters.length > 0) op.parameters = parameters;
   if ([r.request, r.emptyBody, r.form].filter(Boolean).length > 1) throw new Error(`route ${r.id}: one of request, emptyBody or form`);

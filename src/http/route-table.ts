@@ -39,6 +39,16 @@ const STATUSES = {
   recovery_disabled: 403,
   recovery_not_found: 404,
   user_not_found: 404,
+  factor_disabled: 403,
+  factor_not_allowed: 403,
+  invalid_destination: 400,
+  too_many_sends: 429,
+  sender_unavailable: 503,
+  invalid_public_key: 400,
+  invalid_signature: 401,
+  push_not_found: 404,
+  push_not_pending: 409,
+  push_device_not_found: 404,
   // the HTTP layer's own
   device_not_found: 404,
 } as const satisfies Record<ApiErrorCode, number>;
@@ -77,6 +87,16 @@ export interface RouteParam {
   schema: string;
 }
 
+/** A query parameter of an API route: checked against a schema from schemas/ (a `$ref`, as path parameters take),
+ * optional unless `required`. Its value is text; a decimal one is read as a number where the schema wants one. */
+export interface QueryParam {
+  name: string;
+  description: string;
+  /** The parameter's schema, as a `$ref` from schemas/ (e.g. `out-of-band.schema.json#/$defs/push_wait`). */
+  schema: string;
+  required?: boolean;
+}
+
 /** A query parameter or form field of an HTML page (the MFA page): a string, optional unless `required`. */
 export interface PageField {
   name: string;
@@ -103,8 +123,8 @@ export interface Route {
   /** A route that takes no body (so no `request`): none is needed, and one is refused unless it is an empty JSON
    * object, checked against schemas/<emptyBody>.schema.json (closed, no properties) for the usual 4xx answers. */
   emptyBody?: string;
-  /** Query parameters (HTML pages only; the API takes none). */
-  query?: PageField[];
+  /** Query parameters: an HTML page's text fields (PageField), or an API route's, each with a schema (QueryParam). */
+  query?: (PageField | QueryParam)[];
   /** An application/x-www-form-urlencoded body instead of JSON (the MFA page's form). */
   form?: PageField[];
   /** The success body's schema: schemas/<response>.schema.json; null when there is none (not JSON, or not ours). */
@@ -144,6 +164,23 @@ const CODE_FAILURES = [
   e(429, [FactorErrorCode.TOO_MANY_ATTEMPTS], 'too many recent failures for the user or the address: retry after retry_after_s (also Retry-After)'),
 ];
 const NOT_ENROLLED = e(409, [FactorErrorCode.NOT_ENROLLED], 'the user has no active factor');
+// Out-of-band factors (codes by message, push approval).
+const THROTTLED = [
+  e(423, [FactorErrorCode.FACTOR_LOCKED], 'too many consecutive failures: the factor is locked until an administrator unlocks it'),
+  e(429, [FactorErrorCode.TOO_MANY_ATTEMPTS], 'too many recent failures for the user or the address: retry after retry_after_s (also Retry-After)'),
+];
+/** The step-up of a new out-of-band factor: a current TOTP or backup code, checked as POST /v1/mfa/verify checks it. */
+const STEP_UP_FAILURES = CODE_FAILURES.map((x) => ({ ...x, description: `the step-up code: ${x.description}` }));
+const NOT_ENROLLED_STEP_UP = e(409, [FactorErrorCode.NOT_ENROLLED], 'the step-up code has the shape of a TOTP code but the user has no active TOTP factor');
+const MESSAGE_DISABLED = e(403, [FactorErrorCode.FACTOR_DISABLED], 'the policy does not enable codes by message (factors.message.enabled)');
+const PUSH_DISABLED = e(403, [FactorErrorCode.FACTOR_DISABLED], 'the policy does not enable push approval (factors.push.enabled)');
+const MESSAGE_NOT_ALLOWED = e(
+  403,
+  [FactorErrorCode.FACTOR_NOT_ALLOWED],
+  "a code by message for a decision the policy's factors.message.satisfies excludes (by default a require_mfa: a restricted authenticator)",
+);
+const TOO_MANY_SENDS = e(429, [FactorErrorCode.TOO_MANY_SENDS], 'too many codes sent in the window (factors.message.max_sends): retry after retry_after_s (also Retry-After)');
+const NO_SENDER = e(503, [FactorErrorCode.SENDER_UNAVAILABLE], 'no sender is configured, or it did not take the message (after its retries): try again later');
 
 /** Merges entries of one status (codes in order, without repeats; descriptions joined) and sorts by status. */
 function errorsOf(...entries: (RouteError | RouteError[])[]): RouteError[] {
@@ -162,6 +199,7 @@ function errorsOf(...entries: (RouteError | RouteError[])[]): RouteError[] {
 }
 
 const USER_ID: RouteParam = { name: 'id', description: "The user's id.", schema: 'common.schema.json#/$defs/user_id' };
+const PUSH_ID: RouteParam = { name: 'id', description: 'The push id, as POST /v1/mfa/push answered it.', schema: 'out-of-band.schema.json#/$defs/push_id' };
 
 export const ROUTES: readonly Route[] = [
   {
@@ -227,10 +265,12 @@ export const ROUTES: readonly Route[] = [
     id: 'verifyFactor',
     method: 'post',
     path: '/v1/mfa/verify',
-    summary: 'Verify a TOTP or backup code',
+    summary: 'Verify a TOTP, backup or message code',
     description:
-      "Verifies a code (a TOTP code is accepted once; a backup code is used up) and, with a decision's `challenge_id`, completes " +
-      'that login: the device and location become known. Failures are throttled per user and per address.',
+      "Verifies a code (a TOTP code is accepted once; a backup code and a code sent by message are used up) and, with a decision's " +
+      '`challenge_id`, completes that login: the device and location become known. A code sent by message needs `factor: "message"` ' +
+      "and works only with the challenge it was sent for (or only without one); it is refused for a decision the policy's " +
+      'factors.message.satisfies excludes. Failures are throttled per user and per address.',
     scope: 'mfa',
     tag: 'mfa',
     request: 'verify-request',
@@ -240,6 +280,7 @@ export const ROUTES: readonly Route[] = [
       BODY,
       e(400, [FactorErrorCode.INVALID_CHALLENGE], 'the challenge is unknown, expired, already completed or another user\'s'),
       AUTH,
+      MESSAGE_NOT_ALLOWED,
       CODE_FAILURES,
       NOT_ENROLLED,
       INTERNAL,
@@ -259,11 +300,188 @@ export const ROUTES: readonly Route[] = [
     errors: errorsOf(BODY, AUTH, CODE_FAILURES, NOT_ENROLLED, INTERNAL),
   },
   {
+    id: 'enrollMessage',
+    method: 'post',
+    path: '/v1/mfa/message/enroll',
+    summary: 'Start a message destination enrollment',
+    description:
+      'Sends a one-time code by message (SMS, email or chat, through the operator\'s sender) to a new destination, pending until ' +
+      'POST /v1/mfa/message/confirm with that code. Changing the destination of a user who has a factor needs a current TOTP or ' +
+      'backup `code`; a first factor from a risky context needs the `challenge_id` of a decision whose `enrollment.allowed_now` is ' +
+      "true, or an administrator's approval. Sends per user are limited (factors.message.max_sends per send_window).",
+    scope: 'mfa',
+    tag: 'mfa',
+    request: 'message-enroll-request',
+    response: 'message-enroll-response',
+    status: 200,
+    errors: errorsOf(
+      BODY,
+      e(400, [FactorErrorCode.INVALID_DESTINATION, FactorErrorCode.INVALID_CHALLENGE], 'the address is not one of its channel, or the challenge is unknown, expired or another user\'s'),
+      AUTH,
+      MESSAGE_DISABLED,
+      e(403, [FactorErrorCode.FACTOR_REQUIRED, FactorErrorCode.ENROLLMENT_NOT_ALLOWED], 'changing a destination without a current code, or a first factor from a risky context without approval'),
+      STEP_UP_FAILURES,
+      NOT_ENROLLED_STEP_UP,
+      TOO_MANY_SENDS,
+      NO_SENDER,
+      INTERNAL,
+    ),
+  },
+  {
+    id: 'confirmMessage',
+    method: 'post',
+    path: '/v1/mfa/message/confirm',
+    summary: 'Confirm a message destination',
+    description:
+      'The code sent to the pending destination makes it the user\'s (replacing any earlier one). A first factor also gets backup codes, shown this once.',
+    scope: 'mfa',
+    tag: 'mfa',
+    request: 'message-confirm-request',
+    response: 'message-confirm-response',
+    status: 200,
+    errors: errorsOf(
+      BODY,
+      AUTH,
+      CODE_FAILURES,
+      e(409, [FactorErrorCode.NO_PENDING_ENROLLMENT], 'no destination is pending (or it was confirmed or replaced meanwhile)'),
+      INTERNAL,
+    ),
+  },
+  {
+    id: 'sendMessageCode',
+    method: 'post',
+    path: '/v1/mfa/message/send',
+    summary: 'Send a code by message',
+    description:
+      "Sends a one-time code to the user's confirmed destination; POST /v1/mfa/verify with `factor: \"message\"` checks it. Sent for a " +
+      "decision's `challenge_id`, the code works only with that challenge; without one, only without. A code by message is a " +
+      "restricted authenticator (NIST SP 800-63B 5.1.3.3): refused for a decision the policy's factors.message.satisfies excludes. " +
+      'Sends per user are limited (factors.message.max_sends per send_window).',
+    scope: 'mfa',
+    tag: 'mfa',
+    request: 'message-send-request',
+    response: 'message-send-response',
+    status: 200,
+    errors: errorsOf(
+      BODY,
+      e(400, [FactorErrorCode.INVALID_CHALLENGE], 'the challenge is unknown, expired, already completed or another user\'s'),
+      AUTH,
+      MESSAGE_DISABLED,
+      MESSAGE_NOT_ALLOWED,
+      e(409, [FactorErrorCode.NOT_ENROLLED], 'the user has no confirmed message destination'),
+      THROTTLED,
+      TOO_MANY_SENDS,
+      NO_SENDER,
+      INTERNAL,
+    ),
+  },
+  {
+    id: 'registerPushDevice',
+    method: 'post',
+    path: '/v1/mfa/push/devices',
+    summary: 'Register a push device',
+    description:
+      'Registers a device for push approval with its public key (Ed25519 or ECDSA P-256): every answer it gives is signed with the ' +
+      'private half, which never leaves the device. Registering again with the same `device_id` replaces its key and name. A user ' +
+      "who has a factor needs a current TOTP or backup `code`; a first factor follows the first-enrollment rule and gets backup codes.",
+    scope: 'mfa',
+    tag: 'mfa',
+    request: 'push-device-request',
+    response: 'push-device-response',
+    status: 200,
+    errors: errorsOf(
+      BODY,
+      e(400, [FactorErrorCode.INVALID_PUBLIC_KEY, FactorErrorCode.INVALID_CHALLENGE], 'the key is not Ed25519 or ECDSA P-256 in SPKI DER, or the challenge is unknown, expired or another user\'s'),
+      AUTH,
+      PUSH_DISABLED,
+      e(403, [FactorErrorCode.FACTOR_REQUIRED, FactorErrorCode.ENROLLMENT_NOT_ALLOWED], 'registering a device without a current code, or a first factor from a risky context without approval'),
+      STEP_UP_FAILURES,
+      NOT_ENROLLED_STEP_UP,
+      INTERNAL,
+    ),
+  },
+  {
+    id: 'startPush',
+    method: 'post',
+    path: '/v1/mfa/push',
+    summary: 'Send a push',
+    description:
+      "Sends a push to one of the user's devices (the given `device_id`, else the most recently registered), optionally for a " +
+      "decision's `challenge_id`, which an approval completes. Answers the number the sign-in screen must show: the device is not " +
+      'told it, the user types it there (number matching). Pushes per user are limited (factors.push.max_unanswered per ' +
+      'unanswered_window, against push fatigue). Follow the answer with GET /v1/mfa/push/{id}.',
+    scope: 'mfa',
+    tag: 'mfa',
+    request: 'push-start-request',
+    response: 'push-start-response',
+    status: 200,
+    errors: errorsOf(
+      BODY,
+      e(400, [FactorErrorCode.INVALID_CHALLENGE], 'the challenge is unknown, expired, already completed or another user\'s'),
+      AUTH,
+      PUSH_DISABLED,
+      e(404, [FactorErrorCode.PUSH_DEVICE_NOT_FOUND], 'the user has no push device with this `device_id`'),
+      e(409, [FactorErrorCode.NOT_ENROLLED], 'the user has no push device'),
+      THROTTLED,
+      e(429, [FactorErrorCode.TOO_MANY_SENDS], 'too many pushes in the window (factors.push.max_unanswered per unanswered_window; every push sent counts): retry after retry_after_s (also Retry-After)'),
+      NO_SENDER,
+      INTERNAL,
+    ),
+  },
+  {
+    id: 'respondPush',
+    method: 'post',
+    path: '/v1/mfa/push/{id}/respond',
+    summary: "A device's answer to a push",
+    description:
+      'The device approves or denies, signing (push id, decision, number) with its key. An approval with the number the sign-in ' +
+      "screen shows approves and completes the push's challenge; an approval with another number is a denial, and a denial counts " +
+      'as a failed attempt. A bad signature changes nothing. A push is answered once.',
+    scope: 'mfa',
+    tag: 'mfa',
+    request: 'push-respond-request',
+    response: 'push-respond-response',
+    status: 200,
+    params: [PUSH_ID],
+    errors: errorsOf(
+      BODY,
+      PARAMS,
+      AUTH,
+      e(401, [FactorErrorCode.INVALID_SIGNATURE], 'the answer is not signed by the device the push was sent to (the push stays pending)'),
+      e(404, [FactorErrorCode.PUSH_NOT_FOUND], 'no push with this id'),
+      e(409, [FactorErrorCode.PUSH_NOT_PENDING], 'the push was answered already or has expired'),
+      INTERNAL,
+    ),
+  },
+  {
+    id: 'getPush',
+    method: 'get',
+    path: '/v1/mfa/push/{id}',
+    summary: "A push's status",
+    description:
+      'Where a push stands: pending, approved, denied or expired, and whether its challenge is completed. With `wait` (long ' +
+      'polling) the answer comes as soon as the push is answered or expires, or when the wait is over (then still pending).',
+    scope: 'mfa',
+    tag: 'mfa',
+    response: 'push-status-response',
+    status: 200,
+    params: [PUSH_ID],
+    query: [{ name: 'wait', description: 'Seconds to wait for an answer (long polling), 0..25; default 0: answer at once.', schema: 'out-of-band.schema.json#/$defs/push_wait' }],
+    errors: errorsOf(
+      e(400, [ErrorCode.VALIDATION_FAILED], 'the path parameter is out of bounds, or `wait` is not an integer in 0..25 (or is given twice)'),
+      AUTH,
+      e(404, [FactorErrorCode.PUSH_NOT_FOUND], 'no push with this id'),
+      INTERNAL,
+    ),
+  },
+  {
     id: 'getUserMfa',
     method: 'get',
     path: '/v1/users/{id}/mfa',
     summary: "A user's MFA state",
-    description: 'Enrollment, factors, backup codes left, known devices and locations, open recovery requests and locks.',
+    description:
+      'Enrollment, factors (TOTP; the message destination, masked; push devices), backup codes left, known devices and locations, ' +
+      'open recovery requests and locks.',
     scope: 'mfa',
     tag: 'users',
     response: 'user-mfa-response',

@@ -1,7 +1,10 @@
 // A user's MFA state and known devices.
 import { Hono } from 'hono';
+import type { Keyring } from '../../factors/crypto.js';
+import { maskAddress } from '../../factors/message/index.js';
+import { destinationAad } from '../../factors/notify.js';
 import { userSubject } from '../../store/subjects.js';
-import type { RecoveryRecord, Store } from '../../store/types.js';
+import type { RecoveryRecord, Store, UserSummary } from '../../store/types.js';
 import { requireScope, type ApiKeyring, type AuthVariables } from '../auth.js';
 import { errorResponse } from '../errors.js';
 import { validParams } from '../params.js';
@@ -19,7 +22,14 @@ export function recoveryJson(r: RecoveryRecord) {
   };
 }
 
-export function userRoutes(store: Store, keys: ApiKeyring) {
+/** The confirmed message destination as shown: masked, never the address (the store holds it encrypted). */
+function destinationJson(keyring: Keyring, userId: string, d: UserSummary['message_destination']) {
+  if (d === null) return null;
+  const address = keyring.decrypt(d.address, destinationAad(userId));
+  return { channel: d.channel, to: maskAddress(d.channel, address), confirmed_at: iso(d.confirmed_at) };
+}
+
+export function userRoutes(store: Store, keys: ApiKeyring, keyring: Keyring) {
   return new Hono<{ Variables: AuthVariables }>()
     .use('/v1/users/*', requireScope(keys, 'mfa'))
     .get('/v1/users/:id/mfa', validParams('getUserMfa'), async (c) => {
@@ -37,6 +47,8 @@ export function userRoutes(store: Store, keys: ApiKeyring) {
         enrolled: summary.enrolled_at !== null,
         enrolled_at: iso(summary.enrolled_at),
         totp: { active: active !== null, pending: pending !== null },
+        message_destination: destinationJson(keyring, id, summary.message_destination),
+        push_devices: summary.push_devices.map((d) => ({ device_id: d.device_id, name: d.name, created_at: iso(d.created_at) })),
         backup_codes_remaining: summary.backup_codes_remaining,
         known_devices: summary.known_devices.map((d) => ({ ...d, first_seen: iso(d.first_seen), last_seen: iso(d.last_seen), last_mfa_at: iso(d.last_mfa_at) })),
         known_locations: summary.known_locations.map((l) => ({ ...l, first_seen: iso(l.first_seen), last_seen: iso(l.last_seen) })),
