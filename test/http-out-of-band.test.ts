@@ -180,7 +180,7 @@ function device(id: string, kind: 'ed25519' | 'p256' | 'p256-raw' = 'ed25519'): 
 
 async function register(d: Device, user = 'alice', extra: Record<string, unknown> = {}) {
   return json(
-    await call(s, 'POST', '/v1/mfa/push/devices', { user_id: user, device_id: d.id, public_key: d.publicKey, name: `${d.id} (test)`, ...extra }),
+    await call(s, 'POST', '/v1/mfa/push-devices', { user_id: user, device_id: d.id, public_key: d.publicKey, name: `${d.id} (test)`, ...extra }),
     200,
     'push-device-response',
   );
@@ -376,7 +376,7 @@ describe('the factors off, or no sender', () => {
       error: 'factor_disabled',
     });
     expect(await json(await call(s, 'POST', '/v1/mfa/message/send', { user_id: 'alice' }), 403)).toMatchObject({ error: 'factor_disabled' });
-    expect(await json(await call(s, 'POST', '/v1/mfa/push/devices', { user_id: 'alice', device_id: d.id, public_key: d.publicKey, name: 'x' }), 403)).toMatchObject({
+    expect(await json(await call(s, 'POST', '/v1/mfa/push-devices', { user_id: 'alice', device_id: d.id, public_key: d.publicKey, name: 'x' }), 403)).toMatchObject({
       error: 'factor_disabled',
     });
     expect(await json(await call(s, 'POST', '/v1/mfa/push', { user_id: 'alice' }), 403)).toMatchObject({ error: 'factor_disabled' });
@@ -402,14 +402,14 @@ describe('push approval', () => {
     const first = await register(ed);
     expect(first).toMatchObject({ registered: true, device_id: 'alice-phone' });
     expect(first.backup_codes, 'a first factor comes with backup codes').toHaveLength(10);
-    expect(await json(await call(s, 'POST', '/v1/mfa/push/devices', { user_id: 'alice', device_id: p256.id, public_key: p256.publicKey, name: 't' }), 403)).toMatchObject({
+    expect(await json(await call(s, 'POST', '/v1/mfa/push-devices', { user_id: 'alice', device_id: p256.id, public_key: p256.publicKey, name: 't' }), 403)).toMatchObject({
       error: 'factor_required',
     });
     expect((await register(p256, 'alice', { code: first.backup_codes[0] })).backup_codes).toBeUndefined();
     await register(raw, 'alice', { code: first.backup_codes[1] });
     const bad = generateKeyPairSync('ec', { namedCurve: 'secp384r1' }).publicKey.export({ type: 'spki', format: 'der' }).toString('base64');
     expect(
-      await json(await call(s, 'POST', '/v1/mfa/push/devices', { user_id: 'alice', device_id: 'x', public_key: bad, name: 'x', code: first.backup_codes[2] }), 400),
+      await json(await call(s, 'POST', '/v1/mfa/push-devices', { user_id: 'alice', device_id: 'x', public_key: bad, name: 'x', code: first.backup_codes[2] }), 400),
     ).toMatchObject({ error: 'invalid_public_key' });
 
     const state = await json(await call(s, 'GET', '/v1/users/alice/mfa'), 200, 'user-mfa-response');
@@ -520,6 +520,21 @@ describe('push approval', () => {
       expect(await json(res, 400), bad).toMatchObject({ error: 'validation_failed', details: [{ path: '/wait' }] });
     }
     await json(await call(s, 'GET', `/v1/mfa/push/${q.id}?wait=0`), 200, 'push-status-response');
+  });
+
+  it('an approved push no longer counts against max_unanswered; denied and unanswered ones do', async () => {
+    const phone = device('alice-phone');
+    await register(phone);
+    // Six sign-ins approved in a row: never refused (3 is the limit of unanswered ones).
+    for (let i = 0; i < 6; i++) {
+      const p = await push();
+      expect(await json(await answer(phone, p.id, 'approve', p.number), 200, 'push-respond-response')).toMatchObject({ status: 'approved' });
+    }
+    // Denied and unanswered ones keep counting: the window's first push stays counted, so two more go out.
+    const denied = await push();
+    await json(await answer(phone, denied.id, 'deny', denied.number), 200, 'push-respond-response');
+    await push();
+    await json(await call(s, 'POST', '/v1/mfa/push', { user_id: 'alice' }), 429);
   });
 
   it('limits pushes per window (push fatigue): the 4th is 429 too_many_sends with Retry-After', async () => {

@@ -273,6 +273,25 @@ export function describeOobContract({ store: s, uid }: OobContractContext): void
       expect(await s().hitRateLimit(subject, later, W, 3)).toEqual({ allowed: true, count: 1, reset_at: later + W });
     });
 
+    it('gives an event back to the current window only, never below one', async () => {
+      const subject = `push:${uid('alice')}`;
+      const W = 10 * MINUTE;
+      expect(await s().releaseRateLimit(subject, T0)).toBe(false); // no window yet
+      await s().hitRateLimit(subject, T0, W, 2);
+      await s().hitRateLimit(subject, T0 + 1, W, 2);
+      expect(await s().hitRateLimit(subject, T0 + 2, W, 2)).toMatchObject({ allowed: false, count: 3 });
+      expect(await s().releaseRateLimit(subject, T0 + 3)).toBe(true);
+      expect(await s().releaseRateLimit(subject, T0 + 4)).toBe(true);
+      // Two given back: the next event is within the limit again.
+      expect(await s().hitRateLimit(subject, T0 + 5, W, 2)).toMatchObject({ allowed: true, count: 2 });
+      expect(await s().releaseRateLimit(subject, T0 + 6)).toBe(true);
+      expect(await s().releaseRateLimit(subject, T0 + 8)).toBe(false); // at one: the window's first event stays
+      // The window has ended: nothing to give back to, and the next window starts fresh.
+      await s().hitRateLimit(subject, T0 + 9, W, 2);
+      expect(await s().releaseRateLimit(subject, T0 + W)).toBe(false);
+      expect(await s().hitRateLimit(subject, T0 + W, W, 2)).toMatchObject({ allowed: true, count: 1 });
+    });
+
     it('keeps subjects apart; a max of 0 refuses every event', async () => {
       const a = `send:${uid('alice')}`;
       const b = `send:${uid('bob')}`;

@@ -340,6 +340,7 @@ export function describeStoreContract(
           ['createMessageCode', () => store.createMessageCode({ id: uid('mc'), user_id: uid('alice'), purpose: 'verify', challenge_id: null, code_hash: 'h', created_at: T0, expires_at: T0 + 1 })],
           ['consumeMessageCode', () => store.consumeMessageCode(uid('alice'), ['h'], 'verify', null, T0)],
           ['hitRateLimit', () => store.hitRateLimit(`send:${uid('alice')}`, T0, MINUTE, 3)],
+          ['releaseRateLimit', () => store.releaseRateLimit(`send:${uid('alice')}`, T0)],
           ['savePushDevice', () => store.savePushDevice({ user_id: uid('alice'), device_id: 'd', public_key: 'k', name: 'n', created_at: T0 })],
           ['getPushDevice', () => store.getPushDevice(uid('alice'), 'd')],
           ['listPushDevices', () => store.listPushDevices(uid('alice'))],

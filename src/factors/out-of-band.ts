@@ -108,6 +108,8 @@ export class OutOfBandService {
   > {
     const now = this.#clock();
     const ip = req.ip ?? null;
+    // Checked on every use, not only when sending: codes sent before the policy turned the factor off die with it.
+    if (!this.#policy().factors.message.enabled) return fail(FactorErrorCode.FACTOR_DISABLED, 'the policy does not enable codes by message (factors.message.enabled)');
     const throttled = await this.#factors.throttled(req.user_id, 'message', ip, now);
     if (throttled) return throttled;
     const pending = await this.#store.getPendingMessageDestination(req.user_id);
@@ -159,6 +161,7 @@ export class OutOfBandService {
   > {
     const now = this.#clock();
     const ip = req.ip ?? null;
+    if (!this.#policy().factors.message.enabled) return fail(FactorErrorCode.FACTOR_DISABLED, 'the policy does not enable codes by message (factors.message.enabled)');
     await this.#factors.applyDueRecoveries(req.user_id, now);
     const challenge = await this.#challengeFor(req.user_id, req.challenge_id, now, 'message');
     if (challenge && !challenge.ok) return challenge;
@@ -202,8 +205,9 @@ export class OutOfBandService {
 
   /**
    * Sends a push to one of the user's devices (the given one, else the most recently registered) and returns
-   * the number the login screen shows; the device must send it back. Pushes per window are limited (push
-   * fatigue), and refused while the user's push budget is throttled (denials count as failures).
+   * the number the login screen shows; the device must send it back. Unanswered pushes per window are limited
+   * (push fatigue: each push counts until it is approved; denied, mistaken and expired ones keep counting),
+   * and pushes are refused while the user's push budget is throttled (denials count as failures).
    */
   async startPush(req: { user_id: string; challenge_id?: string; device_id?: string; ip?: string | null }): Promise<
     Outcome<{ id: string; number: number; expires_at: number; device: { device_id: string; name: string } }>
@@ -258,6 +262,7 @@ export class OutOfBandService {
     Outcome<{ status: 'approved' | 'denied'; challenge_completed: boolean }>
   > {
     const now = this.#clock();
+    if (!this.#policy().factors.push.enabled) return fail(FactorErrorCode.FACTOR_DISABLED, 'the policy does not enable push approval (factors.push.enabled)');
     const push = await this.#store.getPushChallenge(req.id);
     if (!push) return fail(FactorErrorCode.PUSH_NOT_FOUND, 'no push with this id');
     const device = push.device_id === req.device_id ? await this.#store.getPushDevice(push.user_id, req.device_id) : null;
@@ -275,6 +280,9 @@ export class OutOfBandService {
       return { ok: true, status: 'denied', challenge_completed: false };
     }
     await this.#factors.succeeded(push.user_id, 'push', null);
+    // An approved push was answered: it no longer counts against max_unanswered (push fatigue is about the
+    // pushes nobody approved; a user approving each of their own sign-ins is never refused).
+    await this.#store.releaseRateLimit(pushSubject(push.user_id), now);
     const completed = push.challenge_id !== null ? (await this.#factors.completeChallenge(push.challenge_id)) !== null : false;
     this.#audit({ event: 'factor.verified', user_id: push.user_id, factor: 'push', challenge_completed: completed });
     return { ok: true, status: 'approved', challenge_completed: completed };
@@ -284,14 +292,19 @@ export class OutOfBandService {
    * The push's status for the login screen; with `waitMs` (long polling, at most MAX_PUSH_WAIT_MS) it answers
    * as soon as the push is answered or expires, else when the wait is over.
    */
-  async pushStatus(id: string, waitMs = 0): Promise<Outcome<{ id: string; status: PushStatusView; expires_at: number; challenge_completed: boolean }>> {
+  async pushStatus(
+    id: string,
+    waitMs = 0,
+    signal?: AbortSignal,
+  ): Promise<Outcome<{ id: string; status: PushStatusView; expires_at: number; challenge_completed: boolean }>> {
     const deadline = this.#clock() + Math.min(Math.max(waitMs, 0), MAX_PUSH_WAIT_MS);
     for (;;) {
       const push = await this.#store.getPushChallenge(id);
       if (!push) return fail(FactorErrorCode.PUSH_NOT_FOUND, 'no push with this id');
       const now = this.#clock();
       const status = viewOf(push, now);
-      if (status !== 'pending' || now >= deadline) {
+      // A caller that went away (the login screen closed) stops the wait: nobody reads the answer.
+      if (status !== 'pending' || now >= deadline || signal?.aborted === true) {
         let completed = false;
         if (status === 'approved' && push.challenge_id !== null) {
           completed = (await this.#store.getChallenge(push.challenge_id))?.completed_at != null;

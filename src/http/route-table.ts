@@ -378,7 +378,7 @@ export const ROUTES: readonly Route[] = [
   {
     id: 'registerPushDevice',
     method: 'post',
-    path: '/v1/mfa/push/devices',
+    path: '/v1/mfa/push-devices',
     summary: 'Register a push device',
     description:
       'Registers a device for push approval with its public key (Ed25519 or ECDSA P-256): every answer it gives is signed with the ' +

@@ -410,6 +410,13 @@ export const SQL = {
      RETURNING count, reset_at`,
   ),
 
+  // The window must still be current (reset_at > now): a give-back never reaches into the next window; never
+    // below 1 (the table's CHECK: a window's row holds at least the event that started it).
+  releaseRateLimit: named(
+    'release_rate_limit',
+    'UPDATE rate_limits SET count = count - 1 WHERE subject = $1::text AND reset_at > $2::bigint AND count > 1',
+  ),
+
   savePushDevice: named(
     'save_push_device',
     `INSERT INTO push_devices (user_id, device_id, public_key, name, created_at)

@@ -523,6 +523,13 @@ export class PostgresStore implements Store {
     });
   }
 
+  releaseRateLimit(subject: string, now: number): Promise<boolean> {
+    return this.run(undefined, async () => {
+      if (!Number.isSafeInteger(now)) throw new RangeError(`now must be an integer, got ${now}`);
+      return (await this.query(SQL.releaseRateLimit, [subject, now])).rowCount === 1;
+    });
+  }
+
   savePushDevice(d: PushDevice): Promise<void> {
     return this.run(undefined, async () => {
       await this.query(SQL.savePushDevice, [d.user_id, d.device_id, d.public_key, d.name, d.created_at]);

@@ -92,6 +92,12 @@ export function prepareOobOps(db: Database.Database) {
        RETURNING count, reset_at`,
     ),
 
+    // The window must still be current (reset_at > now): a give-back never reaches into the next window; never
+    // below 1 (the table's CHECK: a window's row holds at least the event that started it).
+    releaseRateLimit: db.prepare<[string, number]>(
+      `UPDATE rate_limits SET count = count - 1 WHERE subject = ? AND reset_at > ? AND count > 1`,
+    ),
+
     savePushDevice: db.prepare<[string, string, string, string, number]>(
       `INSERT INTO push_devices (user_id, device_id, public_key, name, created_at) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (user_id, device_id) DO UPDATE SET public_key = excluded.public_key, name = excluded.name,
@@ -178,6 +184,11 @@ export function prepareOobOps(db: Database.Database) {
       const row = st.hitRateLimit.get({ subject, now, windowMs });
       if (row === undefined) throw new Error(`hitRateLimit(${subject}) returned no row`);
       return { allowed: row.count <= max, count: row.count, reset_at: row.reset_at };
+    },
+
+    releaseRateLimit(subject: string, now: number): boolean {
+      integer('now', now);
+      return st.releaseRateLimit.run(subject, now).changes === 1;
     },
 
     savePushDevice(d: PushDevice): void {

@@ -380,6 +380,11 @@ export class SqliteStore implements Store {
     return this.oob.hitRateLimit(subject, now, windowMs, max);
   }
 
+  async releaseRateLimit(subject: string, now: number): Promise<boolean> {
+    this.ensureOpen();
+    return this.oob.releaseRateLimit(subject, now);
+  }
+
   async savePushDevice(device: PushDevice): Promise<void> {
     this.ensureOpen();
     this.oob.savePushDevice(device);

@@ -305,6 +305,12 @@ export interface Store {
    * Counted also when over the limit (a caller hammering keeps being refused until the window ends).
    */
   hitRateLimit(subject: string, now: number, windowMs: number, max: number): Promise<RateWindow>;
+  /**
+   * Gives one event back to the current window of `subject` (count - 1), in one statement: a push that was
+   * approved no longer counts as unanswered. Never below 1 (the window's row is what dates it; its first
+   * event stays counted), and nothing when the window has ended (reset_at <= now). True when one was given back.
+   */
+  releaseRateLimit(subject: string, now: number): Promise<boolean>;
 
   // --- push approval (issue #7) ---
   /** Registers (or replaces, same device_id) a push device of the user. */

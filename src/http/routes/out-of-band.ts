@@ -39,6 +39,7 @@ export function outOfBandRoutes(outOfBand: OutOfBandService, keys: ApiKeyring, m
   return new Hono<{ Variables: AuthVariables }>()
     .use('/v1/mfa/message/*', mfa)
     .use('/v1/mfa/push/*', mfa)
+    .use('/v1/mfa/push-devices', mfa)
     .post('/v1/mfa/message/enroll', async (c) => {
       const r = await outOfBand.enrollMessage(await readJson<MessageEnrollBody>(c, 'message-enroll-request'));
       if (!r.ok) return failureResponse(c, r);
@@ -57,7 +58,7 @@ export function outOfBandRoutes(outOfBand: OutOfBandService, keys: ApiKeyring, m
       }
       return c.json({ ...body(r), expires_at: iso(r.expires_at) });
     })
-    .post('/v1/mfa/push/devices', async (c) => {
+    .post('/v1/mfa/push-devices', async (c) => {
       const r = await outOfBand.registerPushDevice(await readJson<PushDeviceBody>(c, 'push-device-request'));
       return r.ok ? c.json(body(r)) : failureResponse(c, r);
     })
@@ -76,7 +77,7 @@ export function outOfBandRoutes(outOfBand: OutOfBandService, keys: ApiKeyring, m
     })
     .get('/v1/mfa/push/:id', validParams('getPush'), validQuery('getPush'), async (c) => {
       const wait = (c.get('query') as { wait?: number }).wait ?? 0;
-      const r = await outOfBand.pushStatus(c.req.param('id'), wait * 1000);
+      const r = await outOfBand.pushStatus(c.req.param('id'), wait * 1000, c.req.raw.signal);
       if (!r.ok) return failureResponse(c, r);
       return c.json({ ...body(r), expires_at: iso(r.expires_at) });
     });
