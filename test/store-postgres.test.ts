@@ -7,12 +7,13 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import net from 'node:net';
 import pg from 'pg';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { ErrorCode } from '../src/errors.js';
 import { POSTGRES_MIGRATIONS } from '../src/store/migrations/postgres.js';
 import { migratePostgres } from '../src/store/postgres-migrate.js';
 import { openPostgresStore, type PostgresStore, type PostgresStoreOptions } from '../src/store/postgres.js';
 import { SchemaTooNewError } from '../src/store/sqlite-migrate.js';
+import { userFailureSubjects } from '../src/store/subjects.js';
 import type { ChallengeRecord, LoginRecord } from '../src/store/types.js';
 import { describeStoreContract } from './store.contract.js';
 
@@ -286,6 +287,136 @@ describe.skipIf(skip)('PostgresStore', () => {
       const summary = await store.getUserSummary(user);
       expect(summary?.known_devices).toHaveLength(5);
       expect(summary?.known_devices[0]?.key).toBe('last');
+    });
+  });
+
+  describe('batching (issue #6): calls of one event-loop turn share one statement', () => {
+    /** Counts the store's named statements (pool.query) by name while `fn` runs. */
+    const counting = async <T>(fn: () => Promise<T>): Promise<{ result: T; statements: Record<string, number> }> => {
+      const statements: Record<string, number> = {};
+      const real = pg.Pool.prototype.query as (...args: unknown[]) => unknown;
+      const spy = vi.spyOn(pg.Pool.prototype, 'query').mockImplementation(function (this: pg.Pool, ...args: unknown[]) {
+        const name = typeof args[0] === 'object' && args[0] !== null ? (args[0] as { name?: string }).name : undefined;
+        if (name !== undefined) statements[name] = (statements[name] ?? 0) + 1;
+        return real.apply(this, args) as never;
+      });
+      try {
+        return { result: await fn(), statements };
+      } finally {
+        spy.mockRestore();
+      }
+    };
+    const retention = { knownDevices: 3, knownLocations: 2 };
+    const users = Array.from({ length: 6 }, (_, i) => `batch-${i}-${randomUUID()}`);
+    const history: LoginRecord[] = [
+      ...['d1', 'd2', 'd3'].map((d, i) => login({ user_id: users[0]!, device_key: d, time: T0 + i * MINUTE, mfa: i === 1 })),
+      login({ user_id: users[1]!, device_key: 'd1', location_key: 'DE/BE/Berlin', time: T0 + 5 * MINUTE, ip: '198.51.100.7' }),
+      login({ user_id: users[1]!, device_key: 'd1', location_key: 'GB/ENG/London', time: T0 + 6 * MINUTE, mfa: true }),
+      login({ user_id: users[2]!, device_key: 'd1', time: T0 }),
+    ];
+    // Each kind of login: a new device past the bound (the oldest goes), a login older than the last one
+    // (time and IP stay), one with no location, MFA on a known device, a user never seen, one user twice.
+    const batch: LoginRecord[] = [
+      login({ user_id: users[0]!, device_key: 'd4', time: T0 + 10 * MINUTE, location_key: 'US' }),
+      login({ user_id: users[1]!, device_key: 'd2', time: T0 + MINUTE, ip: '203.0.113.1', location_key: 'FR/IDF/Paris' }),
+      login({ user_id: users[2]!, device_key: 'd1', time: T0 + 2 * MINUTE, location_key: null, mfa: true }),
+      login({ user_id: users[3]!, device_key: 'n1', time: T0 + 3 * MINUTE }),
+      login({ user_id: users[4]!, device_key: 'a', time: T0 + 4 * MINUTE, location_key: null }),
+      login({ user_id: users[4]!, device_key: 'b', time: T0 + 4 * MINUTE + 1, location_key: 'US', mfa: true }),
+    ];
+    const reads: Array<[string, string, number]> = [
+      [users[0]!, 'd2', T0 + 20 * MINUTE],
+      [users[0]!, 'd4', T0 + 20 * MINUTE],
+      [users[1]!, 'd1', T0 + 20 * MINUTE],
+      [users[2]!, 'd1', T0 + 20 * MINUTE],
+      [users[3]!, 'n1', T0 + 20 * MINUTE],
+      [users[4]!, 'b', T0 + 20 * MINUTE],
+      [users[5]!, 'x', T0 + 21 * MINUTE], // never seen: registered by the read
+      [users[5]!, 'y', T0 + 22 * MINUTE],
+    ];
+    /** A store on a fresh schema holding `history`, plus failures and an open recovery for user 1. */
+    const prepared = async (label: string) => {
+      const store = await open({ schema: freshSchema(label), retention });
+      for (const l of history) await store.recordLogin(l);
+      const [totp, backup] = userFailureSubjects(users[1]!);
+      await store.recordFailure(totp, T0, 10);
+      await store.recordFailure(backup, T0, 10);
+      await store.recordFailure(backup, T0 + 1, 10);
+      await store.openRecovery({ id: `r-${users[1]}`, user_id: users[1]!, verified_by: 'a', verification: 'v', opened_at: T0, effective_at: T0 + DAY });
+      return store;
+    };
+    const DAY = 24 * 60 * MINUTE;
+
+    it('logins and reads issued at once end exactly as the same calls one at a time', async () => {
+      const [together, alone] = [await prepared('batch_together'), await prepared('batch_alone')];
+      const { statements: written } = await counting(() => Promise.all(batch.map((l) => together.recordLogin(l))));
+      // Two rounds: user 4 logs in twice in the batch, and a statement upserts a user once.
+      expect(written).toEqual({ mfa_gate_record_logins: 2 });
+      for (const l of batch) await alone.recordLogin(l);
+
+      const { result: states, statements: read } = await counting(() =>
+        Promise.all(reads.map(([u, d, now]) => together.getUserState(u, d, now))),
+      );
+      // One read for all; the never-seen user registered once (distinct ids) and read again.
+      expect(read).toEqual({ mfa_gate_user_states: 2, mfa_gate_register_users: 1 });
+      const one: unknown[] = [];
+      for (const [u, d, now] of reads) one.push(await alone.getUserState(u, d, now));
+      expect(states).toEqual(one);
+      expect(states[0]).toMatchObject({ known_devices: ['d4', 'd3', 'd2'], last_mfa: { device: 'd2', time: T0 + MINUTE } });
+      expect(states[1]).toMatchObject({ last_mfa: null });
+      expect(states[2]).toMatchObject({
+        failed_attempts: 3,
+        recovery_due_at: T0 + DAY,
+        last_login: { time: T0 + 6 * MINUTE, ip: '192.0.2.1' },
+        known_locations: ['GB/ENG/London', 'DE/BE/Berlin'], // Paris, seen before both, is past the bound
+      });
+      expect(states[6]).toMatchObject({ first_seen: T0 + 21 * MINUTE, known_devices: [] });
+      expect(states[7]).toMatchObject({ first_seen: T0 + 21 * MINUTE });
+      for (const u of users) expect(await together.getUserSummary(u)).toEqual(await alone.getUserSummary(u));
+    });
+
+    it('a read issued with the writes it follows waits for them, and the other reads of the batch still share one statement', async () => {
+      const store = await open({ schema: shared });
+      const [a, b] = [`ryow-${randomUUID()}`, `ryow-${randomUUID()}`];
+      await store.recordLogin(login({ user_id: b, device_key: 'b1' }));
+      void store.recordLogin(login({ user_id: a, device_key: 'a1', time: T0 + 1 }));
+      const [sa, sb] = await Promise.all([store.getUserState(a, 'a1', T0 + 2), store.getUserState(b, 'b1', T0 + 2)]);
+      expect(sa.known_devices).toEqual(['a1']);
+      expect(sb.known_devices).toEqual(['b1']);
+    });
+
+    it('a duplicate challenge id fails its own call only; the others of the batch are created', async () => {
+      const store = await open({ schema: shared });
+      const dup = challenge(`dup-${randomUUID()}`);
+      await store.createChallenge(dup);
+      const others = [challenge(`ok-${randomUUID()}`), challenge(`ok-${randomUUID()}`)];
+      const { result: settled, statements } = await counting(() =>
+        Promise.allSettled([store.createChallenge(others[0]!), store.createChallenge({ ...dup, user_id: 'mallory' }), store.createChallenge(others[1]!)]),
+      );
+      expect(statements).toMatchObject({ mfa_gate_create_challenges: 1, mfa_gate_create_challenge: 3 });
+      expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+      const reason = (settled[1] as PromiseRejectedResult).reason as { code?: string };
+      expect(reason.code).toBe('23505'); // unique_violation, passed through: not an outage
+      for (const c of others) expect(await store.getChallenge(c.id)).toMatchObject({ id: c.id, completed_at: null });
+      expect(await store.getChallenge(dup.id)).toMatchObject({ user_id: 'alice' });
+    });
+
+    it('every call of a batch whose statement cannot reach the database rejects with store_unavailable', async () => {
+      const link = await relay();
+      const store = await open({ connectionString: link.url, schema: shared, connectTimeoutMs: 400, poolSize: 2 });
+      try {
+        await store.ping();
+        await link.cut();
+        const settled = await Promise.allSettled([
+          ...[1, 2, 3].map((i) => store.getUserState(`gone-${i}`, 'd', T0)),
+          ...[1, 2, 3].map((i) => store.recordLogin(login({ user_id: `gone-${i}` }))),
+          ...[1, 2].map(() => store.createChallenge(challenge(`gone-${randomUUID()}`))),
+        ]);
+        for (const s of settled) expect(s).toEqual({ status: 'rejected', reason: unavailable });
+      } finally {
+        await store.close();
+        await link.cut();
+      }
     });
   });
 

@@ -33,33 +33,45 @@ export const SQL = {
   ping: named('ping', 'SELECT 1'),
 
   /**
-   * getUserState in one round trip: the user row with the two failure counters (parameters 2 and 3 are the
-   * subjects; two primary-key lookups), the earliest open recovery (a seek in the partial index), the
-   * devices and locations still known (seen after parameter 4 = now - knownMaxAgeMs), most recently seen
-   * first and at most the bounds (5, 6), and the MFA time of the current device (7) when it is still known.
-   * ARRAY(subquery) rather than json_agg: a text[] comes back as a string[] without a JSON detour, and the
-   * sort is of one user's few rows. Parameter 1 is the user id.
+   * getUserState for a batch of calls in one round trip (postgres-batch.ts): one row per call whose user
+   * exists, `i` being the call's 1-based position in the arrays. Per call: the user id (1), the two failure
+   * subjects (2, 3; two primary-key lookups), the cutoff now - knownMaxAgeMs (4) and the device key (5). Per
+   * row: the user row with the two failure counters, the earliest open recovery (a seek in the partial index),
+   * the devices and locations still known (seen after the cutoff), most recently seen first and at most the
+   * bounds (6, 7), and the MFA time of the call's device when it is still known. One row per call, not per
+   * user: calls for one user may differ in device and cutoff. ARRAY(subquery) rather than json_agg: a text[]
+   * comes back as a string[] without a JSON detour, and the sort is of one user's few rows. The users row
+   * comes from a LATERAL subquery with LIMIT 1 (the id is the key anyway) that the planner cannot flatten
+   * into a join: one primary-key probe per call, never a hash join over a scan of the whole table (which
+   * the generic plan chose on a table of a thousand users, and which grows with the table).
    */
-  userState: named(
-    'user_state',
-    `SELECT u.first_seen, u.enrolled_at, u.last_login_time, u.last_login_ip, u.enrollment_deadline,
-       COALESCE((SELECT f.consecutive FROM factor_failures f WHERE f.subject = $2::text), 0)
-         + COALESCE((SELECT f.consecutive FROM factor_failures f WHERE f.subject = $3::text), 0) AS failed_attempts,
+  userStates: named(
+    'user_states',
+    `SELECT k.i::int AS i, u.first_seen, u.enrolled_at, u.last_login_time, u.last_login_ip, u.enrollment_deadline,
+       COALESCE((SELECT f.consecutive FROM factor_failures f WHERE f.subject = k.totp), 0)
+         + COALESCE((SELECT f.consecutive FROM factor_failures f WHERE f.subject = k.backup), 0) AS failed_attempts,
        (SELECT min(r.effective_at) FROM recovery_requests r
          WHERE r.user_id = u.id AND r.${OPEN}) AS recovery_due_at,
-       ARRAY(SELECT d.device_key FROM known_devices d WHERE d.user_id = u.id AND d.last_seen > $4::bigint
-             ORDER BY d.last_seen DESC, d.device_key LIMIT $5::int) AS devices,
-       ARRAY(SELECT l.location_key FROM known_locations l WHERE l.user_id = u.id AND l.last_seen > $4::bigint
-             ORDER BY l.last_seen DESC, l.location_key LIMIT $6::int) AS locations,
+       ARRAY(SELECT d.device_key FROM known_devices d WHERE d.user_id = u.id AND d.last_seen > k.cutoff
+             ORDER BY d.last_seen DESC, d.device_key LIMIT $6::int) AS devices,
+       ARRAY(SELECT l.location_key FROM known_locations l WHERE l.user_id = u.id AND l.last_seen > k.cutoff
+             ORDER BY l.last_seen DESC, l.location_key LIMIT $7::int) AS locations,
        (SELECT d.last_mfa_at FROM known_devices d
-         WHERE d.user_id = u.id AND d.device_key = $7::text AND d.last_seen > $4::bigint) AS device_mfa_at
-     FROM users u WHERE u.id = $1::text`,
+         WHERE d.user_id = u.id AND d.device_key = k.device AND d.last_seen > k.cutoff) AS device_mfa_at
+     FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[])
+            WITH ORDINALITY AS k(id, totp, backup, cutoff, device, i)
+     CROSS JOIN LATERAL (
+       SELECT id, first_seen, enrolled_at, last_login_time, last_login_ip, enrollment_deadline
+       FROM users WHERE id = k.id LIMIT 1
+     ) AS u`,
   ),
   // DO NOTHING then re-read: when two instances register the same user at once, both read the one row that
-  // won, so first_seen is the same for both.
-  registerUser: named(
-    'register_user',
-    'INSERT INTO users (id, first_seen) VALUES ($1::text, $2::bigint) ON CONFLICT (id) DO NOTHING',
+  // won, so first_seen is the same for both. The ids come sorted and distinct: two batches inserting
+  // overlapping sets take the key locks in the same order, so they cannot deadlock.
+  registerUsers: named(
+    'register_users',
+    `INSERT INTO users (id, first_seen) SELECT * FROM unnest($1::text[], $2::bigint[])
+     ON CONFLICT (id) DO NOTHING`,
   ),
 
   /**
@@ -79,7 +91,8 @@ export const SQL = {
    * more than the bound.
    *
    * $1 user, $2 time, $3 ip, $4 device, $5 MFA time (the login time, or NULL), $6 location (NULL: none),
-   * $7 and $8 the device and location bounds.
+   * $7 and $8 the device and location bounds. The store sends logins in batches (recordLogins, below); this
+   * one runs a login alone when a batch failed (see PostgresStore.batchOrEach).
    */
   recordLogin: named(
     'record_login',
@@ -142,6 +155,100 @@ export const SQL = {
      SELECT 1`,
   ),
 
+  /**
+   * recordLogin for a batch of logins of distinct users (postgres-batch.ts) in one statement: recordLogin
+   * above, login for login, over the logins unnested from the arrays: $1 users, $2 times, $3 IPs, $4 devices,
+   * $5 MFA times (the login time, or NULL), $6 locations (NULL: none); $7 and $8 the bounds. Each login's
+   * ranking is recordLogin's, in a LATERAL subquery per login (a window function keeps the planner from
+   * flattening it: index probes on the user's rows, never a hash join over a scan of the whole table); the
+   * rank CTEs carry the user so the DELETEs and upserts pick each user's rows. The users must be distinct: a
+   * statement may not upsert one row twice. Whatever one login would do, each login of the batch does, and
+   * all commit together.
+   */
+  recordLogins: named(
+    'record_logins',
+    `WITH
+       l AS (
+         SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[])
+           AS l(user_id, time, ip, device_key, mfa_at, location_key)
+       ),
+       login AS (
+         INSERT INTO users AS u (id, first_seen, last_login_time, last_login_ip)
+         SELECT l.user_id, l.time, l.time, l.ip FROM l
+         ON CONFLICT (id) DO UPDATE SET
+           last_login_ip = CASE WHEN u.last_login_time > EXCLUDED.last_login_time
+                                THEN u.last_login_ip ELSE EXCLUDED.last_login_ip END,
+           last_login_time = GREATEST(u.last_login_time, EXCLUDED.last_login_time)
+       ),
+       device_rank AS (
+         SELECT l.user_id, r.device_key, r.last_seen, r.rank
+         FROM l CROSS JOIN LATERAL (
+           SELECT s.device_key, s.last_seen, row_number() OVER (ORDER BY s.last_seen DESC, s.device_key) AS rank
+           FROM (
+             SELECT d.device_key, d.last_seen FROM known_devices d
+             WHERE d.user_id = l.user_id AND d.device_key <> l.device_key
+             UNION ALL
+             SELECT l.device_key, GREATEST(l.time,
+               (SELECT d.last_seen FROM known_devices d WHERE d.user_id = l.user_id AND d.device_key = l.device_key))
+           ) AS s
+         ) AS r
+       ),
+       device_dropped AS (
+         DELETE FROM known_devices d USING device_rank r
+         WHERE d.user_id = r.user_id AND d.device_key = r.device_key AND r.rank > $7::int
+           AND d.last_seen <= r.last_seen
+       ),
+       device AS (
+         INSERT INTO known_devices AS d (user_id, device_key, first_seen, last_seen, last_mfa_at)
+         SELECT l.user_id, l.device_key, l.time, l.time, l.mfa_at
+         FROM l JOIN device_rank r ON r.user_id = l.user_id AND r.device_key = l.device_key
+         WHERE r.rank <= $7::int
+         ON CONFLICT (user_id, device_key) DO UPDATE SET
+           first_seen = LEAST(d.first_seen, EXCLUDED.first_seen),
+           last_seen = GREATEST(d.last_seen, EXCLUDED.last_seen),
+           last_mfa_at = GREATEST(d.last_mfa_at, EXCLUDED.last_mfa_at)
+       ),
+       location_rank AS (
+         SELECT l.user_id, r.location_key, r.last_seen, r.rank
+         FROM l CROSS JOIN LATERAL (
+           SELECT s.location_key, s.last_seen, row_number() OVER (ORDER BY s.last_seen DESC, s.location_key) AS rank
+           FROM (
+             -- A login with no location (NULL) matches nothing here: its user's locations are not ranked.
+             SELECT k.location_key, k.last_seen FROM known_locations k
+             WHERE k.user_id = l.user_id AND k.location_key <> l.location_key
+             UNION ALL
+             SELECT l.location_key, GREATEST(l.time,
+               (SELECT k.last_seen FROM known_locations k WHERE k.user_id = l.user_id AND k.location_key = l.location_key))
+             WHERE l.location_key IS NOT NULL
+           ) AS s
+         ) AS r
+       ),
+       location_dropped AS (
+         DELETE FROM known_locations k USING location_rank r
+         WHERE k.user_id = r.user_id AND k.location_key = r.location_key AND r.rank > $8::int
+           AND k.last_seen <= r.last_seen
+       ),
+       location AS (
+         INSERT INTO known_locations AS k (user_id, location_key, first_seen, last_seen)
+         SELECT l.user_id, l.location_key, l.time, l.time
+         FROM l JOIN location_rank r ON r.user_id = l.user_id AND r.location_key = l.location_key
+         WHERE r.rank <= $8::int
+         ON CONFLICT (user_id, location_key) DO UPDATE SET
+           first_seen = LEAST(k.first_seen, EXCLUDED.first_seen),
+           last_seen = GREATEST(k.last_seen, EXCLUDED.last_seen)
+       )
+     SELECT 1`,
+  ),
+
+  /** createChallenge for a batch: one row per element of the arrays, in createChallenge's order. */
+  createChallenges: named(
+    'create_challenges',
+    `INSERT INTO challenges (id, user_id, decision, device_key, location_key, ip, enrollment_allowed,
+                             created_at, expires_at)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::boolean[],
+                          $8::bigint[], $9::bigint[])`,
+  ),
+  // Alone when a batch (createChallenges) failed, say on a duplicate id: then each call gets its own answer.
   createChallenge: named(
     'create_challenge',
     `INSERT INTO challenges (id, user_id, decision, device_key, location_key, ip, enrollment_allowed,
