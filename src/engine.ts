@@ -132,6 +132,7 @@ export class DecisionEngine {
           location_key: facts.location_key_full,
           ip: context.ip,
           enrollment_allowed: evaluation.enrollment.allowed_now,
+          device_label: `${facts.device.browser} on ${facts.device.os}`,
           created_at: now,
           expires_at: now + (this.#ttl ?? policy.factors.challenge_ttl_s * 1000),
         });
@@ -160,6 +161,7 @@ export class DecisionEngine {
       challenge_id: challenge.id,
       decision: challenge.decision,
       device: challenge.device_key,
+      browser: challenge.device_label ?? null,
       location: challenge.location_key,
       ip: challenge.ip,
       new_device: !before.known_devices.includes(challenge.device_key),

@@ -209,7 +209,7 @@ describe.skipIf(skip)('PostgresStore', () => {
       expect((error as Error).message).not.toMatch(/postgres:\/\//);
     });
 
-    it('migration 2 adds the out-of-band tables to a version 1 schema, keeping its data, with their checks', async () => {
+    it('migrations 2 and 3 add the out-of-band tables and the challenge device label to a version 1 schema, keeping its data', async () => {
       const schema = freshSchema('v1');
       const client = await admin().connect();
       try {
@@ -219,7 +219,7 @@ describe.skipIf(skip)('PostgresStore', () => {
       }
       await admin().query(`INSERT INTO "${schema}".users (id, first_seen, enrolled_at) VALUES ('alice', 1, 2)`);
       const store = await open({ schema });
-      expect(store.migrationsApplied).toEqual([2]);
+      expect(store.migrationsApplied).toEqual([2, 3]);
       expect(await store.getUserSummary('alice')).toMatchObject({ enrolled_at: 2, message_destination: null, push_devices: [] });
       const push = (id: string, number: number) =>
         admin().query(

@@ -43,6 +43,7 @@ const challenge = (id: string, expires_at = T0 + 300_000): Omit<ChallengeRecord,
   location_key: null,
   ip: null,
   enrollment_allowed: false,
+  device_label: 'Chrome on Windows',
   created_at: T0,
   expires_at,
 });

@@ -53,6 +53,7 @@ export function describeStoreContract(
       location_key: 'FR/IDF/Paris',
       ip: '192.0.2.1',
       enrollment_allowed: true,
+      device_label: 'Firefox on Linux',
       created_at: T0,
       expires_at: T0 + 5 * MINUTE,
       ...over,
@@ -179,6 +180,11 @@ export function describeStoreContract(
         const d = challenge({ id: uid('ch2') });
         await store.createChallenge(d);
         expect(await store.getChallenge(d.id)).toEqual({ ...d, completed_at: null });
+        // Without a device label (callers before issue #7): read back as null.
+        const { device_label: _label, ...unlabelled } = challenge({ id: uid('ch3') });
+        await store.createChallenge(unlabelled);
+        expect(await store.getChallenge(unlabelled.id)).toEqual({ ...unlabelled, device_label: null, completed_at: null });
+        expect((await store.completeChallenge(d.id, T0 + 1))?.device_label).toBe('Firefox on Linux');
       });
 
       it('returns null for an unknown challenge', async () => {

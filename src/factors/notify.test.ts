@@ -50,7 +50,7 @@ describe('Notifier', () => {
       { event: 'factor.verified', user_id: 'u1', factor: 'backup_code', backup_codes_remaining: 2 },
       { event: 'factor.verified', user_id: 'u1', factor: 'backup_code', backup_codes_remaining: 3 },
       { event: 'factor.verified', user_id: 'u1', factor: 'totp', backup_codes_remaining: 0 },
-      { event: 'login.completed', user_id: 'u1', device: 'laptop', location: 'FR/IDF/Paris', ip: '81.2.69.142', new_device: true, new_location: true },
+      { event: 'login.completed', user_id: 'u1', device: 'laptop', browser: 'Firefox on Linux', location: 'FR/IDF/Paris', ip: '81.2.69.142', new_device: true, new_location: true },
       { event: 'login.completed', user_id: 'u1', device: 'laptop', location: 'FR/IDF/Paris', ip: '81.2.69.142', new_device: false, new_location: false },
       { event: 'totp.failed', user_id: 'u1' },
     ];
@@ -79,7 +79,11 @@ describe('Notifier', () => {
     expect(recovery.text).toMatch(/cancel it before then/);
     expect(recovery.data).toMatchObject({ recovery_id: 'r2', effective_at: Date.parse('2026-06-02T12:00:00Z') });
     const login = sender.sent.find((m) => m.data.event === 'new_device_login')!;
+    // Time, browser and place (issue #7).
+    expect(login.text).toContain('2026-06-01T12:00:00.000Z');
+    expect(login.text).toContain('Firefox on Linux');
     expect(login.text).toContain('FR/IDF/Paris');
+    expect(login.data).toMatchObject({ browser: 'Firefox on Linux', place: 'FR/IDF/Paris' });
     expect(sender.sent.find((m) => m.data.event === 'backup_codes_low')!.text).toContain('Only 2 backup codes left');
   });
 

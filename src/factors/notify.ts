@@ -33,9 +33,10 @@ export type NotificationFacts = {
   factors_reset: { recovery_id: string };
   backup_codes_low: { remaining: number };
   recovery_opened: { recovery_id: string; effective_at: number };
-  /** device: the device's key (the app's device id, else a fingerprint of the browser); place: CC/Region/City. */
-  new_device_login: { device: string | null; place: string | null; ip: string | null };
-  new_location_login: { device: string | null; place: string | null; ip: string | null };
+  /** device: the device's key (the app's device id, else a fingerprint of the browser); browser: "Chrome on
+   * Windows"; place: CC/Region/City. */
+  new_device_login: { device: string | null; browser: string | null; place: string | null; ip: string | null };
+  new_location_login: { device: string | null; browser: string | null; place: string | null; ip: string | null };
 };
 
 const FACTOR_NAMES = { totp: 'an authenticator app (TOTP)', message: 'one-time codes by message', push: 'push approval on a device', all: 'every sign-in factor' } as const;
@@ -56,7 +57,9 @@ function text<E extends NotificationEvent>(event: E, f: NotificationFacts[E], at
     case 'new_device_login':
     case 'new_location_login': {
       const what = event === 'new_device_login' ? 'a new device' : 'a new location';
-      const details = [facts.place, facts.ip === null ? null : `IP ${facts.ip as string}`].filter((x) => typeof x === 'string' && x !== '').join(', ');
+      const details = [facts.browser, facts.place, facts.ip === null ? null : `IP ${facts.ip as string}`]
+        .filter((x) => typeof x === 'string' && x !== '')
+        .join(', ');
       return `New sign-in to your account from ${what} at ${at}${details ? ` (${details})` : ''}. If this was not you, change your password and contact your security team.`;
     }
   }
@@ -125,7 +128,7 @@ export class Notifier {
         return;
       }
       case 'login.completed': {
-        const facts = { device: str(e.device), place: str(e.location), ip: str(e.ip) };
+        const facts = { device: str(e.device), browser: str(e.browser), place: str(e.location), ip: str(e.ip) };
         if (e.new_device === true) this.notify('new_device_login', e.user_id, facts);
         if (e.new_location === true) this.notify('new_location_login', e.user_id, facts);
         return;

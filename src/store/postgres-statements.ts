@@ -244,21 +244,22 @@ export const SQL = {
   createChallenges: named(
     'create_challenges',
     `INSERT INTO challenges (id, user_id, decision, device_key, location_key, ip, enrollment_allowed,
-                             created_at, expires_at)
+                             created_at, expires_at, device_label)
      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::boolean[],
-                          $8::bigint[], $9::bigint[])`,
+                          $8::bigint[], $9::bigint[], $10::text[])`,
   ),
   // Alone when a batch (createChallenges) failed, say on a duplicate id: then each call gets its own answer.
   createChallenge: named(
     'create_challenge',
     `INSERT INTO challenges (id, user_id, decision, device_key, location_key, ip, enrollment_allowed,
-                             created_at, expires_at)
-     VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::boolean, $8::bigint, $9::bigint)`,
+                             created_at, expires_at, device_label)
+     VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::boolean, $8::bigint, $9::bigint,
+             $10::text)`,
   ),
   getChallenge: named(
     'get_challenge',
-    `SELECT id, user_id, decision, device_key, location_key, ip, enrollment_allowed, created_at, expires_at,
-            completed_at
+    `SELECT id, user_id, decision, device_key, location_key, ip, enrollment_allowed, device_label, created_at,
+            expires_at, completed_at
      FROM challenges WHERE id = $1::text`,
   ),
   // The single-use rule is this one statement: a concurrent completion waits for the row, then re-checks
@@ -267,8 +268,8 @@ export const SQL = {
     'complete_challenge',
     `UPDATE challenges SET completed_at = $2::bigint
      WHERE id = $1::text AND completed_at IS NULL AND expires_at > $2::bigint
-     RETURNING id, user_id, decision, device_key, location_key, ip, enrollment_allowed, created_at, expires_at,
-               completed_at`,
+     RETURNING id, user_id, decision, device_key, location_key, ip, enrollment_allowed, device_label, created_at,
+               expires_at, completed_at`,
   ),
 
   enroll: named(

@@ -152,7 +152,7 @@ interface StateCall {
 /** recordLogin's values: user, time, IP, device, MFA time, location (SQL.recordLogin $1-$6). */
 type LoginValues = [string, number, string | null, string, number | null, string | null];
 /** createChallenge's values, in SQL.createChallenge's order. */
-type ChallengeValues = [string, string, string, string, string | null, string | null, boolean, number, number];
+type ChallengeValues = [string, string, string, string, string | null, string | null, boolean, number, number, string | null];
 
 interface ChallengeRow extends Omit<ChallengeRecord, 'decision'> {
   decision: string;
@@ -374,6 +374,7 @@ export class PostgresStore implements Store {
   createChallenge(c: Omit<ChallengeRecord, 'completed_at'>): Promise<void> {
     const values: ChallengeValues = [
       c.id, c.user_id, c.decision, c.device_key, c.location_key, c.ip, c.enrollment_allowed, c.created_at, c.expires_at,
+      c.device_label ?? null,
     ];
     return this.write(`c:${c.id}`, () => this.challengeInserts.add(values));
   }
@@ -404,7 +405,7 @@ export class PostgresStore implements Store {
   }
 
   private async createChallenges(entries: readonly BatchEntry<ChallengeValues, void>[]): Promise<void> {
-    await this.batchOrEach(entries, SQL.createChallenges, columns(entries, 9), SQL.createChallenge, (values) => values);
+    await this.batchOrEach(entries, SQL.createChallenges, columns(entries, 10), SQL.createChallenge, (values) => values);
   }
 
   getChallenge(id: string): Promise<ChallengeRecord | null> {

@@ -50,6 +50,7 @@ export interface ChallengeRow {
   location_key: string | null;
   ip: string | null;
   enrollment_allowed: number;
+  device_label: string | null;
   created_at: number;
   expires_at: number;
   completed_at: number | null;
@@ -59,7 +60,7 @@ export interface ChallengeRow {
 type LoginParams = [user_id: string, first_seen: number, time: number, ip: string | null];
 type DeviceParams = [user_id: string, device_key: string, first_seen: number, time: number, mfa_at: number | null];
 type LocationParams = [user_id: string, location_key: string, first_seen: number, time: number];
-export type ChallengeParams = [string, string, string, string, string | null, string | null, number, number, number];
+export type ChallengeParams = [string, string, string, string, string | null, string | null, number, number, number, string | null];
 
 export type Statements = ReturnType<typeof prepareStatements>;
 
@@ -112,8 +113,8 @@ export function prepareStatements(db: Database.Database) {
     ),
     createChallenge: db.prepare<ChallengeParams>(
       `INSERT INTO challenges (id, user_id, decision, device_key, location_key, ip, enrollment_allowed,
-                               created_at, expires_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+                               created_at, expires_at, device_label)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     getChallenge: db.prepare<[string], ChallengeRow>(`SELECT * FROM challenges WHERE id = ?`),
     // The single-use rule lives in this one statement: SQLite serialises writers, so of any number of
@@ -180,6 +181,7 @@ export function toChallenge(row: ChallengeRow): ChallengeRecord {
     location_key: row.location_key,
     ip: row.ip,
     enrollment_allowed: row.enrollment_allowed === 1,
+    device_label: row.device_label,
     created_at: row.created_at,
     expires_at: row.expires_at,
     completed_at: row.completed_at,

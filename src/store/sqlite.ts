@@ -189,7 +189,7 @@ export class SqliteStore implements Store {
     if (this.closed) return this.rejectClosed();
     const params: ChallengeParams = [
       c.id, c.user_id, c.decision, c.device_key, c.location_key, c.ip,
-      c.enrollment_allowed ? 1 : 0, c.created_at, c.expires_at,
+      c.enrollment_allowed ? 1 : 0, c.created_at, c.expires_at, c.device_label ?? null,
     ];
     return this.queue.enqueue(() => {
       this.st.createChallenge.run(...params);

@@ -12,6 +12,11 @@ export interface ChallengeRecord {
   ip: string | null;
   /** Whether the decision allowed a first enrollment from this context (`enrollment.allowed_now`). */
   enrollment_allowed: boolean;
+  /**
+   * What the device is, for people ("Chrome on Windows"): the security notification of a login from a new
+   * device names it. null (or absent) when unknown, e.g. a challenge created before the column existed.
+   */
+  device_label?: string | null;
   created_at: number;
   expires_at: number;
   completed_at: number | null;

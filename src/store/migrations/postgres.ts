@@ -202,4 +202,10 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX push_challenges_by_expiry ON push_challenges (expires_at);
     `,
   },
+  {
+    version: 3,
+    name: 'challenge_device_label',
+    // As SQLite's migration 5: the browser a login from a new device is notified with (issue #7).
+    sql: `ALTER TABLE challenges ADD COLUMN device_label TEXT;`,
+  },
 ];

@@ -210,4 +210,11 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX push_challenges_by_expiry ON push_challenges (expires_at);
     `,
   },
+  {
+    version: 5,
+    name: 'challenge_device_label',
+    // The security notification of a login from a new device says which browser (issue #7: "time, browser,
+    // place"); the challenge is where the decision's view of the device survives until the login completes.
+    sql: `ALTER TABLE challenges ADD COLUMN device_label TEXT;`,
+  },
 ];
