@@ -354,6 +354,18 @@ describe('codes by message', () => {
     const bob = { user_id: 'bob', channel: 'chat', address: '@bob' };
     expect(await json(await call(s, 'POST', '/v1/mfa/message/enroll', bob), 403)).toMatchObject({ error: 'factor_required' });
     await json(await call(s, 'POST', '/v1/mfa/message/enroll', { ...bob, code: totp.generate({ timestamp: s.clock.now }) }), 200, 'message-enroll-response');
+    // A second factor for an enrolled user, even one whose backup codes are all used: the enrollment time
+    // stays, and no codes are issued behind the user's back.
+    const before = await json(await call(s, 'GET', '/v1/users/bob/mfa'), 200, 'user-mfa-response');
+    await s.store.replaceBackupCodes('bob', [], s.clock.now);
+    s.clock.now += 30_000;
+    const phone = device('bob-phone');
+    const registered = await register(phone, 'bob', { code: totp.generate({ timestamp: s.clock.now }) });
+    expect(registered.backup_codes).toBeUndefined();
+    const after = await json(await call(s, 'GET', '/v1/users/bob/mfa'), 200, 'user-mfa-response');
+    expect(before.enrolled_at).toEqual(expect.any(String));
+    expect(after.enrolled_at).toBe(before.enrolled_at);
+    expect(after.backup_codes_remaining).toBe(0);
   });
 
   it('answers 400 invalid_destination, 409 no_pending_enrollment and not_enrolled, 503 when the receiver is down', async () => {

@@ -327,12 +327,17 @@ export class OutOfBandService {
     return this.#factors.firstEnrollmentRefused(req, now);
   }
 
-  /** A first factor makes the user enrolled and comes with backup codes (shown once), as a TOTP enrollment does. */
+  /**
+   * A first factor makes the user enrolled and comes with backup codes (shown once), as a TOTP enrollment does.
+   * Nothing for a user already enrolled (another factor added: their enrollment time and codes stay).
+   */
   async #firstFactor(userId: string, now: number): Promise<string[] | undefined> {
+    const summary = await this.#store.getUserSummary(userId);
+    if (summary !== null && summary.enrolled_at !== null) return undefined;
+    await this.#store.setEnrolled(userId, now);
     if ((await this.#store.countBackupCodes(userId)) > 0) return undefined;
     const codes = generateBackupCodes(this.#policy().recovery.backup_codes);
     await this.#store.replaceBackupCodes(userId, hashBackupCodes(this.#keyring, codes), now);
-    await this.#store.setEnrolled(userId, now);
     return codes;
   }
 
