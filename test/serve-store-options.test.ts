@@ -46,6 +46,16 @@ describe('serve: store options', () => {
     expect(r.out).not.toMatch(/listening on/);
   });
 
+  it('refuses the development log sender when NODE_ENV=production, and a webhook sender without its secret', () => {
+    const log = refused([], { MFA_GATE_SENDER: 'log', NODE_ENV: 'production' });
+    expect(log.status).toBe(1);
+    expect(log.out).toMatch(/production/);
+    expect(log.out).not.toMatch(/listening on/);
+    const webhook = refused([], { MFA_GATE_SENDER: 'webhook', MFA_GATE_WEBHOOK_URL: 'https://hooks.example.com/mfa' });
+    expect(webhook.status).toBe(1);
+    expect(webhook.out).toMatch(/MFA_GATE_WEBHOOK_SECRET/);
+  });
+
   it('--known-limit bounds the devices a user keeps', async () => {
     const dir = mkdtempSync(join(root, 'limit-'));
     const server = await startServe({ dir, policy: POLICY, args: ['--known-limit', '2'] });
