@@ -9,26 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PG_URL, PostgresProxy, dropSchema, freshSchema, postgresAvailable, sql, withSchema } from './helpers/postgres.js';
-import { API_KEY, freePort, sleep, startServe, totpCode, waitFor, type Serve } from './helpers/serve.js';
+import { API_KEY, awayFromStepEdge as awayFromEdge, callApi as call, freePort, startServe, totpCode, waitFor, type Serve } from './helpers/serve.js';
 
 const available = await postgresAvailable();
 const SECRET_KEY = Buffer.alloc(32, 43).toString('base64');
 const POLICY = readFileSync(join(import.meta.dirname, '..', 'policies', 'default.yaml'), 'utf8');
 const UA = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36';
 
-async function call(server: Serve, method: string, path: string, body?: unknown) {
-  const res = await fetch(`${server.base}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${API_KEY}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, any> };
-}
 
-async function awayFromStepEdge(margin = 8000): Promise<void> {
-  const left = 30_000 - (Date.now() % 30_000);
-  if (left < margin) await sleep(left + 50);
-}
 
 describe.skipIf(!available)('PostgreSQL faults under a running server', () => {
   const schema = freshSchema('mfa_gate_faults');
@@ -52,7 +40,7 @@ describe.skipIf(!available)('PostgreSQL faults under a running server', () => {
     // An enrolled user whose laptop is known with a recent MFA: normally `allow`.
     const started = await call(server, 'POST', '/v1/mfa/totp/enroll', { user_id: id });
     secret = started.body.secret;
-    await awayFromStepEdge();
+    await awayFromEdge(8000);
     const confirmed = await call(server, 'POST', '/v1/mfa/totp/confirm', { user_id: id, code: totpCode(secret, -1) });
     expect(confirmed.status).toBe(200);
     backupCodes = confirmed.body.backup_codes;
@@ -79,7 +67,7 @@ describe.skipIf(!available)('PostgreSQL faults under a running server', () => {
     expect(decided.body.reasons).toEqual([expect.objectContaining({ rule: 'store_unavailable', decision: 'require_mfa', enforced: true })]);
     expect(decided.body.challenge_id).toBeUndefined();
 
-    await awayFromStepEdge();
+    await awayFromEdge(8000);
     const good = totpCode(secret, 0);
     for (const code of [good, backupCodes[1]]) {
       const verified = await call(server, 'POST', '/v1/mfa/verify', { user_id: id, code });

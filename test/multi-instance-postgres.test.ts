@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PG_URL, dropSchema, freshSchema, postgresAvailable, sql, withSchema } from './helpers/postgres.js';
-import { API_KEY, IN_CI, findExecutable, freePort, sleep, startServe, totpCode, waitFor, type Serve } from './helpers/serve.js';
+import { IN_CI, awayFromStepEdge, callApi as call, findExecutable, freePort, sleep, startServe, totpCode, waitFor, type Serve } from './helpers/serve.js';
 
 const available = await postgresAvailable();
 const NGINX = findExecutable('nginx');
@@ -16,20 +16,7 @@ const POLICY = readFileSync(join(import.meta.dirname, '..', 'policies', 'default
 const IP = '81.2.69.142';
 const UA = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36';
 
-async function call(server: Serve, method: string, path: string, body?: unknown) {
-  const res = await fetch(`${server.base}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${API_KEY}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, any>, headers: res.headers };
-}
 
-/** Waits until at least `margin` ms remain in the current 30 s TOTP period, so codes computed now stay current. */
-async function awayFromStepEdge(margin = 5000): Promise<void> {
-  const left = 30_000 - (Date.now() % 30_000);
-  if (left < margin) await sleep(left + 50);
-}
 
 describe.skipIf(!available)('three instances on one PostgreSQL', () => {
   const schema = freshSchema('mfa_gate_multi');

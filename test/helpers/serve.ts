@@ -109,6 +109,22 @@ export function totpCode(secretBase32: string, steps = 0): string {
   return totp.generate({ timestamp: Date.now() + steps * 30_000 });
 }
 
+/** Waits until at least `margin` ms remain in the current 30 s TOTP period, so codes computed now stay current. */
+export async function awayFromStepEdge(margin = 5000): Promise<void> {
+  const left = 30_000 - (Date.now() % 30_000);
+  if (left < margin) await sleep(left + 50);
+}
+
+/** A JSON API call to a served instance with the test API key: status, parsed body, headers. */
+export async function callApi(server: { base: string }, method: string, path: string, body?: unknown) {
+  const res = await fetch(`${server.base}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${API_KEY}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, any>, headers: res.headers };
+}
+
 /** Start of the TOTP period (30 s) that `ms` falls in. */
 export const totpStep = (ms: number) => Math.floor(ms / 30_000);
 
