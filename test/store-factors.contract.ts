@@ -4,20 +4,10 @@
 // between: a driver with a connection pool really races them, and every single-use rule must still hold.
 import { describe, expect, it } from 'vitest';
 import { ipSubject, userSubject, userSubjectPrefix } from '../src/store/subjects.js';
-import type { RecoveryRecord, Store } from '../src/store/types.js';
+import type { RecoveryRecord } from '../src/store/types.js';
+import { CONCURRENCY, HOUR, MINUTE, T0, count, times, type ContractContext } from './store-contract-helpers.js';
 
-const T0 = 1_700_000_000_000;
-const MINUTE = 60_000;
-const HOUR = 60 * MINUTE;
-const CONCURRENCY = 50;
-
-export interface FactorContractContext {
-  store: () => Store;
-  uid: (label: string) => string;
-}
-
-const times = <T>(n: number, f: (i: number) => T): T[] => Array.from({ length: n }, (_, i) => f(i));
-const count = (values: readonly boolean[]) => values.filter(Boolean).length;
+export type FactorContractContext = ContractContext;
 
 export function describeFactorContract({ store: s, uid }: FactorContractContext): void {
   /** A user with an active factor (last_step 1000) and backup codes h1..h3, enrolled at T0. */

@@ -10,21 +10,10 @@ import type {
   PushChallengeRecord,
   PushDevice,
   RecoveryRecord,
-  Store,
 } from '../src/store/types.js';
+import { CONCURRENCY, HOUR, MINUTE, T0, count, times, type ContractContext } from './store-contract-helpers.js';
 
-const T0 = 1_700_000_000_000;
-const MINUTE = 60_000;
-const HOUR = 60 * MINUTE;
-const CONCURRENCY = 50;
-
-export interface OobContractContext {
-  store: () => Store;
-  uid: (label: string) => string;
-}
-
-const times = <T>(n: number, f: (i: number) => T): T[] => Array.from({ length: n }, (_, i) => f(i));
-const count = (values: readonly boolean[]) => values.filter(Boolean).length;
+export type OobContractContext = ContractContext;
 
 export function describeOobContract({ store: s, uid }: OobContractContext): void {
   const destination = (user: string, over: Partial<MessageDestination> = {}): Omit<MessageDestination, 'confirmed_at'> => ({

@@ -6,11 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_RETENTION } from '../src/store/retention.js';
 import { ipSubject, userSubject } from '../src/store/subjects.js';
 import type { LoginRecord, RetentionOptions, Store } from '../src/store/types.js';
-
-const T0 = 1_700_000_000_000;
-const MINUTE = 60_000;
-const HOUR = 60 * MINUTE;
-const DAY = 24 * HOUR;
+import { DAY, HOUR, MINUTE, T0 } from './store-contract-helpers.js';
 
 export interface RetentionContractContext {
   open: (options?: { retention?: Partial<RetentionOptions> }) => Promise<Store>;

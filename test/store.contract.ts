@@ -9,10 +9,8 @@ import type { ChallengeRecord, LoginRecord, RetentionOptions, Store } from '../s
 import type { UserState } from '../src/types.js';
 import { describeFactorContract } from './store-factors.contract.js';
 import { describeOobContract } from './store-oob.contract.js';
+import { MINUTE, T0 } from './store-contract-helpers.js';
 import { describeRetentionContract } from './store-retention.contract.js';
-
-const T0 = 1_700_000_000_000;
-const MINUTE = 60_000;
 
 /**
  * Registers the contract tests. `open` returns a ready store (a new one per test, with the given options);
