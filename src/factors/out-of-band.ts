@@ -38,6 +38,18 @@ function fail(error: FactorErrorCode, message: string, extra: Partial<Failure> =
   return { ok: false, error, message, ...extra };
 }
 
+const DISABLED = {
+  message: 'the policy does not enable codes by message (factors.message.enabled)',
+  push: 'the policy does not enable push approval (factors.push.enabled)',
+} as const;
+const disabled = (factor: keyof typeof DISABLED): Failure => fail(FactorErrorCode.FACTOR_DISABLED, DISABLED[factor]);
+
+/** 429 too_many_sends for a rate window over its limit, waiting until the window ends. */
+function windowFull(what: string, resetAt: number, now: number): Failure {
+  const retry_after_s = Math.max(1, Math.ceil((resetAt - now) / 1000));
+  return fail(FactorErrorCode.TOO_MANY_SENDS, `too many ${what}; try again in ${retry_after_s} s`, { retry_after_s });
+}
+
 /** Subjects of the send limits: codes sent per user, pushes per user (hitRateLimit). */
 const sendSubject = (userId: string) => `send:message:${userId}`;
 const pushSubject = (userId: string) => `send:push:${userId}`;
@@ -80,7 +92,7 @@ export class OutOfBandService {
   }): Promise<Outcome<{ pending: true; channel: MessageChannel; to: string; expires_at: number }>> {
     const now = this.#clock();
     const settings = this.#policy().factors.message;
-    if (!settings.enabled) return fail(FactorErrorCode.FACTOR_DISABLED, 'the policy does not enable codes by message (factors.message.enabled)');
+    if (!settings.enabled) return disabled('message');
     if (this.#sender === null) return this.#noSender();
     const checked = checkAddress(req.channel, req.address);
     if (!checked.ok) return fail(FactorErrorCode.INVALID_DESTINATION, checked.reason);
@@ -109,7 +121,7 @@ export class OutOfBandService {
     const now = this.#clock();
     const ip = req.ip ?? null;
     // Checked on every use, not only when sending: codes sent before the policy turned the factor off die with it.
-    if (!this.#policy().factors.message.enabled) return fail(FactorErrorCode.FACTOR_DISABLED, 'the policy does not enable codes by message (factors.message.enabled)');
+    if (!this.#policy().factors.message.enabled) return disabled('message');
     const throttled = await this.#factors.throttled(req.user_id, 'message', ip, now);
     if (throttled) return throttled;
     const pending = await this.#store.getPendingMessageDestination(req.user_id);
@@ -137,7 +149,7 @@ export class OutOfBandService {
   > {
     const now = this.#clock();
     const settings = this.#policy().factors.message;
-    if (!settings.enabled) return fail(FactorErrorCode.FACTOR_DISABLED, 'the policy does not enable codes by message (factors.message.enabled)');
+    if (!settings.enabled) return disabled('message');
     if (this.#sender === null) return this.#noSender();
     await this.#factors.applyDueRecoveries(req.user_id, now);
     const destination = await this.#store.getMessageDestination(req.user_id);
@@ -161,7 +173,7 @@ export class OutOfBandService {
   > {
     const now = this.#clock();
     const ip = req.ip ?? null;
-    if (!this.#policy().factors.message.enabled) return fail(FactorErrorCode.FACTOR_DISABLED, 'the policy does not enable codes by message (factors.message.enabled)');
+    if (!this.#policy().factors.message.enabled) return disabled('message');
     await this.#factors.applyDueRecoveries(req.user_id, now);
     const challenge = await this.#challengeFor(req.user_id, req.challenge_id, now, 'message');
     if (challenge && !challenge.ok) return challenge;
@@ -190,7 +202,7 @@ export class OutOfBandService {
     ip?: string | null;
   }): Promise<Outcome<{ registered: true; device_id: string; backup_codes?: string[] }>> {
     const now = this.#clock();
-    if (!this.#policy().factors.push.enabled) return fail(FactorErrorCode.FACTOR_DISABLED, 'the policy does not enable push approval (factors.push.enabled)');
+    if (!this.#policy().factors.push.enabled) return disabled('push');
     if (parsePushPublicKey(req.public_key) === null) {
       return fail(FactorErrorCode.INVALID_PUBLIC_KEY, 'public_key must be an Ed25519 or ECDSA P-256 public key in SPKI DER, base64');
     }
@@ -214,7 +226,7 @@ export class OutOfBandService {
   > {
     const now = this.#clock();
     const settings = this.#policy().factors.push;
-    if (!settings.enabled) return fail(FactorErrorCode.FACTOR_DISABLED, 'the policy does not enable push approval (factors.push.enabled)');
+    if (!settings.enabled) return disabled('push');
     if (this.#sender === null) return this.#noSender();
     await this.#factors.applyDueRecoveries(req.user_id, now);
     const devices = await this.#store.listPushDevices(req.user_id);
@@ -226,10 +238,7 @@ export class OutOfBandService {
     const throttled = await this.#factors.throttled(req.user_id, 'push', req.ip ?? null, now);
     if (throttled) return throttled;
     const window = await this.#store.hitRateLimit(pushSubject(req.user_id), now, settings.unanswered_window_s * 1000, settings.max_unanswered);
-    if (!window.allowed) {
-      const retry_after_s = Math.max(1, Math.ceil((window.reset_at - now) / 1000));
-      return fail(FactorErrorCode.TOO_MANY_SENDS, `too many pushes; try again in ${retry_after_s} s`, { retry_after_s });
-    }
+    if (!window.allowed) return windowFull('pushes', window.reset_at, now);
     const push = {
       id: randomUUID(),
       user_id: req.user_id,
@@ -262,7 +271,7 @@ export class OutOfBandService {
     Outcome<{ status: 'approved' | 'denied'; challenge_completed: boolean }>
   > {
     const now = this.#clock();
-    if (!this.#policy().factors.push.enabled) return fail(FactorErrorCode.FACTOR_DISABLED, 'the policy does not enable push approval (factors.push.enabled)');
+    if (!this.#policy().factors.push.enabled) return disabled('push');
     const push = await this.#store.getPushChallenge(req.id);
     if (!push) return fail(FactorErrorCode.PUSH_NOT_FOUND, 'no push with this id');
     const device = push.device_id === req.device_id ? await this.#store.getPushDevice(push.user_id, req.device_id) : null;
@@ -353,10 +362,9 @@ export class OutOfBandService {
     factor: 'message' | 'push',
   ): Promise<Failure | { ok: true; challenge: ChallengeRecord } | null> {
     if (challengeId === undefined) return null;
-    const challenge = await this.#store.getChallenge(challengeId);
-    if (!challenge || challenge.user_id !== userId || challenge.completed_at !== null || challenge.expires_at <= now) {
-      return fail(FactorErrorCode.INVALID_CHALLENGE, 'the challenge is unknown, expired, already completed or not this user\'s');
-    }
+    const open = await this.#factors.openChallenge(userId, challengeId, now);
+    if (!open.ok) return open;
+    const { challenge } = open;
     if (factor === 'message' && !(this.#policy().factors.message.satisfies as ReadonlySet<string>).has(challenge.decision)) {
       return fail(
         FactorErrorCode.FACTOR_NOT_ALLOWED,
@@ -369,9 +377,7 @@ export class OutOfBandService {
   async #sendLimit(userId: string, now: number): Promise<Failure | null> {
     const s = this.#policy().factors.message;
     const window = await this.#store.hitRateLimit(sendSubject(userId), now, s.send_window_s * 1000, s.max_sends);
-    if (window.allowed) return null;
-    const retry_after_s = Math.max(1, Math.ceil((window.reset_at - now) / 1000));
-    return fail(FactorErrorCode.TOO_MANY_SENDS, `too many codes sent; try again in ${retry_after_s} s`, { retry_after_s });
+    return window.allowed ? null : windowFull('codes sent', window.reset_at, now);
   }
 
   /** A new code (stored hashed, bound to `challengeId`) handed to the sender. */

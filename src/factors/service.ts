@@ -147,10 +147,9 @@ export class FactorService {
     await this.#applyDueRecoveries(req.user_id, now);
     let challenge: ChallengeRecord | null = null;
     if (req.challenge_id !== undefined) {
-      challenge = await this.#store.getChallenge(req.challenge_id);
-      if (!challenge || challenge.user_id !== req.user_id || challenge.completed_at !== null || challenge.expires_at <= now) {
-        return fail(FactorErrorCode.INVALID_CHALLENGE, 'the challenge is unknown, expired, already completed or not this user\'s');
-      }
+      const open = await this.openChallenge(req.user_id, req.challenge_id, now);
+      if (!open.ok) return open;
+      challenge = open.challenge;
     }
     const proof = await this.#verifyAny(req.user_id, req.code, req.ip ?? null, now);
     if (!proof.ok) return proof;
@@ -268,6 +267,15 @@ export class FactorService {
   /** The first-enrollment rule for any factor: see #firstEnrollmentRefused. */
   firstEnrollmentRefused(req: { user_id: string; challenge_id?: string; ip?: string | null }, now: number): Promise<Failure | null> {
     return this.#firstEnrollmentRefused(req, now);
+  }
+
+  /** The user's open challenge `challengeId` (known, theirs, not completed, unexpired), as every factor needs it. */
+  async openChallenge(userId: string, challengeId: string, now: number): Promise<Failure | { ok: true; challenge: ChallengeRecord }> {
+    const challenge = await this.#store.getChallenge(challengeId);
+    if (!challenge || challenge.user_id !== userId || challenge.completed_at !== null || challenge.expires_at <= now) {
+      return fail(FactorErrorCode.INVALID_CHALLENGE, 'the challenge is unknown, expired, already completed or not this user\'s');
+    }
+    return { ok: true, challenge };
   }
 
   /** Applies the user's due recovery requests (audited) before a factor is used. */
