@@ -1,14 +1,20 @@
 import { serve } from '@hono/node-server';
+import cluster from 'node:cluster';
+import type { AddressInfo } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { createDecisionLog } from '../decision-log.js';
 import { PolicyError } from '../errors.js';
 import { createApp } from '../http/app.js';
-import { loadApiKeys } from '../http/auth.js';
+import { loadApiKeys, type LoadedApiKeys } from '../http/auth.js';
+import { workerScrape } from '../http/cluster-metrics.js';
 import { createMetrics } from '../http/metrics.js';
+import { Registry } from 'prom-client';
 import { createLogger } from '../log.js';
 import { compileNetworkList, tryParseDuration } from '../policy/index.js';
 import { PolicyHolder } from '../policy/holder.js';
 import { preloadGeoData } from '../signals/index.js';
+import { MAX_WORKERS, runPrimary, workerSlot } from './cluster.js';
 import { UsageError, parse, type Command } from './command.js';
 import { openServices } from './services.js';
 
@@ -23,8 +29,8 @@ const PURGE_EVERY_MS = 10 * 60_000;
 export const serveCommand: Command = {
   name: 'serve',
   summary: 'run the decision service (HTTP)',
-  usage: `usage: mfa-gate serve [--host H] [--port N] [--policy FILE] [--data-dir DIR] [--database-url URL]
-                      [--decision-log FILE|stdout] [--known-limit N] [--known-max-age DURATION]
+  usage: `usage: mfa-gate serve [--host H] [--port N] [--workers N|auto] [--policy FILE] [--data-dir DIR]
+                      [--database-url URL] [--decision-log FILE|stdout] [--known-limit N] [--known-max-age DURATION]
                       [--trusted-proxies CIDR,...] [--portal-url URL] [--user-headers H,...]
                       [--allowed-redirect-domains D,...] [--insecure-cookies]
 
@@ -32,6 +38,8 @@ Serves the decision and factor API. Every option also reads an environment varia
 
   --host H               MFA_GATE_HOST             default 127.0.0.1
   --port N               MFA_GATE_PORT             default 8080
+  --workers N|auto       MFA_GATE_WORKERS          processes serving the port, default 1; auto = one per core. One
+                                                   process uses one core: give it the cores the machine has for it
   --policy FILE          MFA_GATE_POLICY           default policies/default.yaml (reloaded on change and on SIGHUP)
   --data-dir DIR         MFA_GATE_DATA_DIR         default ./data: the SQLite store (mfa-gate.db), secret.key, api-keys
   --database-url URL     MFA_GATE_DATABASE_URL     postgres://user:pass@host:5432/db[?schema=NAME]: PostgreSQL instead
@@ -60,6 +68,7 @@ receiver checks the X-MFA-Gate-Signature with it).`,
     const { values } = parse(argv, {
       host: { type: 'string', default: env.MFA_GATE_HOST ?? '127.0.0.1' },
       port: { type: 'string', default: env.MFA_GATE_PORT ?? '8080' },
+      workers: { type: 'string', default: env.MFA_GATE_WORKERS ?? '1' },
       policy: { type: 'string', default: env.MFA_GATE_POLICY ?? 'policies/default.yaml' },
       'data-dir': { type: 'string', default: env.MFA_GATE_DATA_DIR ?? 'data' },
       'database-url': { type: 'string', default: env.MFA_GATE_DATABASE_URL ?? '' },
@@ -76,6 +85,10 @@ receiver checks the X-MFA-Gate-Signature with it).`,
     const gateway = { portalUrl: values['portal-url'], userHeaders: list(values['user-headers']) };
     const port = Number(values.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port: "${values.port}" is not a port number`);
+    const workers = values.workers === 'auto' ? availableParallelism() : Number(values.workers);
+    if (!Number.isInteger(workers) || workers < 1 || workers > MAX_WORKERS) {
+      throw new UsageError(`--workers: "${values.workers}" is not a number of processes from 1 to ${MAX_WORKERS}, or auto`);
+    }
     const dataDir = values['data-dir'];
     const retention: { knownDevices?: number; knownLocations?: number; knownMaxAgeMs?: number } = {};
     if (values['known-limit'] !== '') {
@@ -96,8 +109,18 @@ receiver checks the X-MFA-Gate-Signature with it).`,
       throw new UsageError(`--trusted-proxies: ${(err as Error).message}`);
     }
 
+    const decisionLogDest = values['decision-log'] || join(dataDir, 'decisions.jsonl');
+    if (workers > 1 && decisionLogDest === 'stdout') {
+      // Several processes writing one pipe interleave any write over PIPE_BUF (4 KiB); lines would tear.
+      throw new UsageError('--decision-log stdout needs --workers 1: several processes would interleave their lines; give a file');
+    }
     const logger = createLogger();
-    const metrics = createMetrics();
+    if (workers > 1 && cluster.isPrimary) {
+      return runCluster({ workers, logger, policyPath: values.policy, dataDir, databaseUrl: values['database-url'], retention, decisionLogDest, env });
+    }
+    const slot = workerSlot();
+    const registry = new Registry();
+    const metrics = createMetrics({ registry, ...(slot !== null ? { scrape: workerScrape(registry) } : {}) });
     let holder: PolicyHolder;
     try {
       holder = new PolicyHolder({
@@ -113,7 +136,6 @@ receiver checks the X-MFA-Gate-Signature with it).`,
       return 1;
     }
     metrics.setPolicyVersion(holder.current.version);
-    const decisionLogDest = values['decision-log'] || join(dataDir, 'decisions.jsonl');
     const decisionLog = createDecisionLog({ destination: decisionLogDest });
     const audit = (e: Parameters<typeof decisionLog.audit>[0]) => {
       decisionLog.audit(e);
@@ -130,7 +152,8 @@ receiver checks the X-MFA-Gate-Signature with it).`,
         logger,
         audit,
       });
-      apiKeys = loadApiKeys({ env, dataDir });
+      // A worker never generates: the primary made the keys file before forking, so all workers share it.
+      apiKeys = loadApiKeys({ env, dataDir, generate: slot === null });
     } catch (err) {
       holder.close();
       console.error(`mfa-gate serve: ${(err as Error).message}`);
@@ -158,20 +181,20 @@ receiver checks the X-MFA-Gate-Signature with it).`,
     const uninstallSighup = holder.installSighup();
 
     const server = serve({ fetch: app.fetch, hostname: values.host, port }, (info) => {
-      const base = `http://${info.family === 'IPv6' ? `[${info.address}]` : info.address}:${info.port}`;
-      const key = apiKeys.generated ?? '<your API key>';
-      console.log(`mfa-gate listening on ${base}
-  policy        ${values.policy} (version ${holder.current.version.slice(0, 12)}; edits reload, SIGHUP too)
-  store         ${storeLabel}
-  sender        ${services.sender.kind}${services.sender.kind === 'none' ? ' (codes by message and push unavailable; see --help)' : ''}
-  decision log  ${decisionLogDest}
-  API keys      ${apiKeys.source === 'generated' ? `generated into ${apiKeys.file} — this admin key is shown only now:\n                ${apiKeys.generated}` : `from ${apiKeys.source === 'env' ? 'MFA_GATE_API_KEYS' : apiKeys.file}`}
-
-Try it:
-  curl -s ${base}/healthz
-  curl -s -X POST ${base}/v1/decide -H 'authorization: Bearer ${key}' -H 'content-type: application/json' \\
-    -d '{"user":{"id":"alice"},"ip":"81.2.69.142","user_agent":"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"}'
-  API document: ${base}/openapi.json`);
+      // Under --workers the primary prints this once, for all of them.
+      if (slot !== null) return;
+      console.log(
+        banner({
+          address: info,
+          policyPath: values.policy,
+          version: holder.current.version,
+          storeLabel,
+          senderKind: services.sender.kind,
+          decisionLogDest,
+          apiKeys,
+          workers: 1,
+        }),
+      );
     });
 
     const purge = async () => {
@@ -182,20 +205,24 @@ Try it:
         logger.warn({ err: { message: (err as Error).message } }, 'purging expired rows failed; retrying at the next interval');
       }
     };
-    let purgeTimer = setTimeout(function run() {
-      void purge().finally(() => {
-        purgeTimer = setTimeout(run, PURGE_EVERY_MS);
-        purgeTimer.unref();
-      });
-    }, FIRST_PURGE_MS);
-    purgeTimer.unref();
+    // Under --workers only the first slot purges: the others would repeat the same deletes.
+    let purgeTimer: NodeJS.Timeout | undefined =
+      slot === null || slot === 0
+        ? setTimeout(function run() {
+            void purge().finally(() => {
+              purgeTimer = setTimeout(run, PURGE_EVERY_MS);
+              purgeTimer.unref();
+            });
+          }, FIRST_PURGE_MS)
+        : undefined;
+    purgeTimer?.unref();
 
     let stopping = false;
     const stop = (signal: string) => {
       if (stopping) return;
       stopping = true;
       clearTimeout(purgeTimer);
-      logger.info({ event: 'shutdown', signal }, 'stopping: no new connections, finishing in-flight requests');
+      logger.info({ event: 'shutdown', signal, ...(slot !== null ? { worker: slot } : {}) }, 'stopping: no new connections, finishing in-flight requests');
       const force = setTimeout(() => process.exit(1), SHUTDOWN_GRACE_MS);
       force.unref();
       // close() stops accepting and calls back once in-flight requests are done.
@@ -212,3 +239,79 @@ Try it:
     return -1;
   },
 };
+
+interface BannerInput {
+  address: AddressInfo;
+  policyPath: string;
+  version: string;
+  storeLabel: string;
+  senderKind: string;
+  decisionLogDest: string;
+  apiKeys: LoadedApiKeys;
+  workers: number;
+}
+
+/** What `serve` prints once it listens: where, with what, and a first request to try. */
+function banner({ address, policyPath, version, storeLabel, senderKind, decisionLogDest, apiKeys, workers }: BannerInput): string {
+  const base = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+  const key = apiKeys.generated ?? '<your API key>';
+  return `mfa-gate listening on ${base}${workers > 1 ? ` (${workers} worker processes)` : ''}
+  policy        ${policyPath} (version ${version.slice(0, 12)}; edits reload, SIGHUP too)
+  store         ${storeLabel}
+  sender        ${senderKind}${senderKind === 'none' ? ' (codes by message and push unavailable; see --help)' : ''}
+  decision log  ${decisionLogDest}
+  API keys      ${apiKeys.source === 'generated' ? `generated into ${apiKeys.file} — this admin key is shown only now:\n                ${apiKeys.generated}` : `from ${apiKeys.source === 'env' ? 'MFA_GATE_API_KEYS' : apiKeys.file}`}
+
+Try it:
+  curl -s ${base}/healthz
+  curl -s -X POST ${base}/v1/decide -H 'authorization: Bearer ${key}' -H 'content-type: application/json' \\
+    -d '{"user":{"id":"alice"},"ip":"81.2.69.142","user_agent":"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"}'
+  API document: ${base}/openapi.json`;
+}
+
+interface ClusterInput {
+  workers: number;
+  logger: ReturnType<typeof createLogger>;
+  policyPath: string;
+  dataDir: string;
+  databaseUrl: string;
+  retention: Parameters<typeof openServices>[0]['retention'];
+  decisionLogDest: string;
+  env: NodeJS.ProcessEnv;
+}
+
+/**
+ * The primary of `serve --workers N` (src/cli/cluster.ts): everything that must happen once happens here before
+ * any worker starts (the policy checked, the store opened and migrated, the secret key and API keys generated
+ * on a first start), then the workers are forked and supervised. Resolves with the exit code.
+ */
+async function runCluster({ workers, logger, policyPath, dataDir, databaseUrl, retention, decisionLogDest, env }: ClusterInput): Promise<number> {
+  let holder: PolicyHolder;
+  try {
+    holder = new PolicyHolder({ path: policyPath, log: logger });
+  } catch (err) {
+    console.error(err instanceof PolicyError ? err.message : `mfa-gate serve: ${(err as Error).message}`);
+    return 1;
+  }
+  const version = holder.current.version;
+  let prepared: { storeLabel: string; senderKind: string; apiKeys: LoadedApiKeys };
+  try {
+    const services = await openServices({ dataDir, databaseUrl, retention, policy: () => holder.current, logger });
+    try {
+      prepared = { storeLabel: services.storeLabel, senderKind: services.sender.kind, apiKeys: loadApiKeys({ env, dataDir }) };
+    } finally {
+      await services.close();
+    }
+  } catch (err) {
+    console.error(`mfa-gate serve: ${(err as Error).message}`);
+    return 1;
+  } finally {
+    holder.close();
+  }
+  return runPrimary({
+    workers,
+    logger,
+    shutdownGraceMs: SHUTDOWN_GRACE_MS,
+    onListening: (address) => console.log(banner({ address, policyPath, version, decisionLogDest, workers, ...prepared })),
+  });
+}

@@ -60,11 +60,18 @@ export interface MetricsOptions {
   prefix?: string;
   /** Also collect Node's default process metrics (CPU, memory, event loop lag, GC, ...) with the prefix. */
   collectDefault?: boolean;
+  /**
+   * What `/metrics` answers: default this registry's text. A `serve --workers` worker passes one that asks the
+   * primary for every worker's metrics combined (src/http/cluster-metrics.ts).
+   */
+  scrape?: (registry: Registry) => Promise<string>;
 }
 
 export interface Metrics {
   readonly registry: Registry;
   readonly prefix: string;
+  /** The text `/metrics` answers (in the registry's content type). */
+  scrape(): Promise<string>;
   /** One decision: its outcome, one count per reason, its latency. Also follows `decision.policy.version`. */
   observeDecision(decision: Pick<Decision, 'decision' | 'reasons' | 'policy'>, latencySeconds: number): void;
   /** One factor service audit event (pass it the same events the decision log receives). */
@@ -85,7 +92,12 @@ type ReasonSlots = { children: CounterChild[]; pending: number[] };
 /** prom-client calls a metric's `collect` before every read of its values (scrape, get()). */
 type CollectHooks = { collect?: (this: unknown) => unknown; reset: (this: unknown) => void };
 
-export function createMetrics({ registry = new Registry(), prefix = 'mfa_gate_', collectDefault = true }: MetricsOptions = {}): Metrics {
+export function createMetrics({
+  registry = new Registry(),
+  prefix = 'mfa_gate_',
+  collectDefault = true,
+  scrape = (r) => r.metrics(),
+}: MetricsOptions = {}): Metrics {
   if (!(registry instanceof Registry)) throw new TypeError('registry must be a prom-client Registry');
   if (typeof prefix !== 'string' || (prefix !== '' && !/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(prefix))) {
     throw new TypeError(`prefix must be empty or a valid metric name prefix, got ${JSON.stringify(prefix)}`);
@@ -103,7 +115,8 @@ export function createMetrics({ registry = new Registry(), prefix = 'mfa_gate_',
   const lockouts = reg.counter('lockouts_total', 'Factors locked after too many consecutive failures, by factor.', ['factor']);
   const factorEvents = reg.counter('factor_events_total', 'Factor audit events, by event name.', ['event']);
   const reloads = reg.counter('policy_reloads_total', 'Policy reload attempts, by result (ok or failed).', ['result']);
-  const policyInfo = reg.gauge('policy_info', 'The serving policy: 1, labelled with its version.', ['version']);
+  // 'max': with several workers each sets 1 for the version it serves; a sum would say 2.
+  const policyInfo = reg.gauge('policy_info', 'The serving policy: 1, labelled with its version.', ['version'], 'max');
   const httpDuration = reg.histogram(
     'http_request_duration_seconds',
     'HTTP request duration in seconds, by method, route pattern and status.',
@@ -227,6 +240,7 @@ export function createMetrics({ registry = new Registry(), prefix = 'mfa_gate_',
   return {
     registry,
     prefix,
+    scrape: () => scrape(registry),
 
     observeDecision(decision, latencySeconds) {
       decisionPending[decisionIndex.get(decision.decision) ?? DECISIONS.length]! += 1;
@@ -304,8 +318,12 @@ class Registrar {
     return this.#existing(name, Counter, labelNames) ?? new Counter({ name: this.prefix + name, help, labelNames, registers: [this.registry] });
   }
 
-  gauge(name: string, help: string, labelNames: string[]): Gauge<string> {
-    return this.#existing(name, Gauge, labelNames) ?? new Gauge({ name: this.prefix + name, help, labelNames, registers: [this.registry] });
+  /** `aggregator`: how `serve --workers` combines the workers' values (src/http/cluster-metrics.ts); prom-client's default sums. */
+  gauge(name: string, help: string, labelNames: string[], aggregator: 'sum' | 'max' = 'sum'): Gauge<string> {
+    return (
+      this.#existing(name, Gauge, labelNames) ??
+      new Gauge({ name: this.prefix + name, help, labelNames, aggregator, registers: [this.registry] })
+    );
   }
 
   histogram(name: string, help: string, labelNames: string[], buckets: number[]): Histogram<string> {

@@ -12,6 +12,8 @@ export const HttpErrorCode = {
   FORBIDDEN: 'forbidden',
   /** 404: DELETE /v1/users/{id}/devices/{key} for a device the user does not have. */
   DEVICE_NOT_FOUND: 'device_not_found',
+  /** 503: GET /metrics under `serve --workers`, when the primary could not gather the workers' metrics. */
+  METRICS_UNAVAILABLE: 'metrics_unavailable',
 } as const;
 export type HttpErrorCode = (typeof HttpErrorCode)[keyof typeof HttpErrorCode];
 
@@ -51,6 +53,7 @@ const STATUSES = {
   push_device_not_found: 404,
   // the HTTP layer's own
   device_not_found: 404,
+  metrics_unavailable: 503,
 } as const satisfies Record<ApiErrorCode, number>;
 
 /** The HTTP status of every error code the API answers with; routes answer with it. */
@@ -663,13 +666,14 @@ export const ROUTES: readonly Route[] = [
     method: 'get',
     path: '/metrics',
     summary: 'Prometheus metrics',
-    description: 'Decisions, latency, verifications, lockouts and policy reloads in the Prometheus text format. No API key.',
+    description:
+      'Decisions, latency, verifications, lockouts and policy reloads in the Prometheus text format. No API key. Under `serve --workers N` the figures are every worker\'s, combined by the primary process.',
     scope: null,
     tag: 'health',
     response: null,
     contentType: 'text/plain',
     status: 200,
-    errors: errorsOf(INTERNAL),
+    errors: errorsOf(INTERNAL, e(503, [HttpErrorCode.METRICS_UNAVAILABLE], 'under `serve --workers`: the primary process could not gather the workers\' metrics in time; retry')),
   },
   {
     id: 'openapi',

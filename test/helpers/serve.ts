@@ -55,6 +55,8 @@ export interface ServeOptions {
 export interface Serve {
   base: string;
   port: number;
+  /** The serve process (under --workers, the primary). */
+  pid: number;
   decisionLog: string;
   output: () => string;
   stop: () => Promise<void>;
@@ -91,6 +93,7 @@ export async function startServe({ dir, policy, args = [], env = {} }: ServeOpti
   return {
     base,
     port: Number(new URL(base).port),
+    pid: child.pid!,
     decisionLog,
     output: () => out,
     stop: async () => {

@@ -3,7 +3,9 @@ import { Hono } from 'hono';
 import type { CompiledPolicy } from '../../policy/types.js';
 import type { Store } from '../../store/types.js';
 import type { Metrics } from '../metrics.js';
+import { errorResponse } from '../errors.js';
 import { buildOpenApi } from '../openapi.js';
+import { HttpErrorCode } from '../route-table.js';
 
 export interface HealthRouteOptions {
   store: Store;
@@ -30,7 +32,15 @@ export function healthRoutes({ store, policy, policyError = () => null, metrics 
     })
     .get('/metrics', async (c) => {
       if (!metrics) return c.text('', 404);
-      return c.body(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType });
+      let text: string;
+      try {
+        text = await metrics.scrape();
+      } catch (err) {
+        // Under `serve --workers`, the primary gathers the workers' metrics; a scrape it cannot answer is a 503
+        // (try again), not an unexpected 500.
+        return errorResponse(c, 503, HttpErrorCode.METRICS_UNAVAILABLE, (err as Error).message);
+      }
+      return c.body(text, 200, { 'content-type': metrics.registry.contentType });
     })
     .get('/openapi.json', (c) => c.json(buildOpenApi()));
 }

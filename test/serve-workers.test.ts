@@ -1,0 +1,208 @@
+// `mfa-gate serve --workers N` (issue #4's speed, src/cli/cluster.ts): N processes on one port and one SQLite
+// file. Each request here opens its own connection, and node:cluster hands new connections to the workers in
+// turn, so consecutive requests reach different processes: every guarantee below is checked across processes.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { API_KEY, awayFromStepEdge, sleep, startServe, totpCode, waitFor, type Serve } from './helpers/serve.js';
+
+const root = mkdtempSync(join(tmpdir(), 'mfa-gate-workers-'));
+const POLICY = readFileSync(join(import.meta.dirname, '..', 'policies', 'default.yaml'), 'utf8');
+const IP = '81.2.69.142';
+const UA = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36';
+
+/** One request on a connection of its own (no keep-alive agent): the cluster picks the worker for each. */
+function fresh(base: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any; text: string }> {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const req = request(
+      `${base}${path}`,
+      {
+        method,
+        agent: false,
+        headers: {
+          authorization: `Bearer ${API_KEY}`,
+          connection: 'close',
+          ...(payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }),
+        },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (d: string) => (text += d));
+        res.on('end', () => {
+          let parsed: unknown = null;
+          try {
+            parsed = JSON.parse(text);
+          } catch {
+            // /metrics is text
+          }
+          resolve({ status: res.statusCode ?? 0, body: parsed, text });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+/** The live child processes of `pid` running `mfa-gate serve` (Linux /proc). */
+function workerPids(pid: number): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[1]) !== pid || fields[0] === 'Z') continue;
+      if (readFileSync(`/proc/${name}/cmdline`, 'utf8').includes('serve')) out.push(Number(name));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out.sort((a, b) => a - b);
+}
+
+const decisionsCounted = (metrics: string) =>
+  [...metrics.matchAll(/^mfa_gate_decisions_total\{decision="[a-z_]+"\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
+
+describe.skipIf(process.platform !== 'linux')('serve --workers 2 on one SQLite file', () => {
+  let server: Serve;
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(root, 'run-'));
+    server = await startServe({ dir, policy: POLICY, args: ['--workers', '2'] });
+  }, 60_000);
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('starts two worker processes and says so once', () => {
+    expect(server.output()).toMatch(/listening on http:\/\/127\.0\.0\.1:\d+ \(2 worker processes\)/);
+    expect(server.output().match(/listening on/g)).toHaveLength(1);
+    expect(workerPids(server.pid)).toHaveLength(2);
+  });
+
+  it('answers on both workers; /metrics counts every worker and the decision log holds every line whole', async () => {
+    const before = decisionsCounted((await fresh(server.base, 'GET', '/metrics')).text);
+    const ids = new Set<string>();
+    for (let i = 0; i < 40; i++) {
+      const r = await fresh(server.base, 'POST', '/v1/decide', { user: { id: `spread-${i % 5}` }, ip: IP, user_agent: UA });
+      expect(r.status).toBe(200);
+      ids.add(r.body.decision_id);
+    }
+    // One worker's own registry would show about half (connections alternate between the two).
+    const metrics = await fresh(server.base, 'GET', '/metrics');
+    expect(metrics.status).toBe(200);
+    expect(decisionsCounted(metrics.text) - before).toBe(40);
+    expect(metrics.text).toMatch(/^mfa_gate_policy_info\{version="[0-9a-f]+"\} 1$/m);
+    await waitFor('40 decision lines', () => {
+      const lines = readFileSync(server.decisionLog, 'utf8').split('\n').filter((l) => l.includes('"type":"decision"'));
+      const found = lines.map((l) => JSON.parse(l) as { decision_id: string }).filter((l) => ids.has(l.decision_id));
+      return found.length === 40 ? true : undefined;
+    });
+  });
+
+  it('single use holds across the processes: a TOTP code and a backup code are each accepted once', async () => {
+    const user = 'alice-workers';
+    const started = await fresh(server.base, 'POST', '/v1/mfa/totp/enroll', { user_id: user });
+    expect(started.status).toBe(200);
+    await awayFromStepEdge();
+    const confirmed = await fresh(server.base, 'POST', '/v1/mfa/totp/confirm', { user_id: user, code: totpCode(started.body.secret, -1) });
+    expect(confirmed.status, confirmed.text).toBe(200);
+    const code = totpCode(started.body.secret, 0);
+    expect((await fresh(server.base, 'POST', '/v1/mfa/verify', { user_id: user, code })).status).toBe(200);
+    // The next connection goes to the other worker: the replay is the store's to refuse.
+    const replay = await fresh(server.base, 'POST', '/v1/mfa/verify', { user_id: user, code });
+    expect(replay.status).toBe(401);
+
+    const backup = confirmed.body.backup_codes[0] as string;
+    const answers = await Promise.all(Array.from({ length: 30 }, () => fresh(server.base, 'POST', '/v1/mfa/verify', { user_id: user, code: backup })));
+    const statuses = answers.map((a) => a.status);
+    expect(statuses.filter((s) => s === 200)).toHaveLength(1);
+    for (const s of statuses) expect([200, 401, 429]).toContain(s);
+    expect((await fresh(server.base, 'GET', `/v1/users/${user}/mfa`)).body.backup_codes_remaining).toBe(9);
+  });
+
+  it('a policy edit reaches every worker', async () => {
+    const policyFile = join(dir, 'policy.yaml');
+    const old = (await fresh(server.base, 'GET', '/healthz')).body.policy.version as string;
+    writeFileSync(policyFile, `${POLICY}\n# edited\n`);
+    await waitFor(
+      'both workers on the new version',
+      async () => {
+        const versions = await Promise.all(Array.from({ length: 6 }, () => fresh(server.base, 'GET', '/healthz')));
+        return versions.every((v) => v.body.policy.version !== old) ? true : undefined;
+      },
+      15_000,
+    );
+  });
+
+  it('replaces a worker that dies, and keeps answering meanwhile', async () => {
+    const [victim, survivor] = workerPids(server.pid) as [number, number];
+    process.kill(victim, 'SIGKILL');
+    // Once the primary has seen the exit (its IPC channel closes at once), the survivor takes every connection
+    // while the replacement starts (RESTART_DELAY_MS later).
+    await waitFor('the primary to see the exit', () => (server.output().includes('"event":"worker_exited"') ? true : undefined));
+    for (let i = 0; i < 6; i++) expect((await fresh(server.base, 'GET', '/healthz')).status).toBe(200);
+    const replaced = await waitFor(
+      'a replacement worker',
+      () => {
+        const now = workerPids(server.pid);
+        return now.length === 2 && !now.includes(victim) ? now : undefined;
+      },
+      20_000,
+    );
+    expect(replaced).toContain(survivor);
+    for (let i = 0; i < 6; i++) expect((await fresh(server.base, 'GET', '/readyz')).status).toBe(200);
+  }, 40_000);
+
+  it('stops every worker on SIGTERM', async () => {
+    const workers = workerPids(server.pid);
+    await server.stop();
+    await sleep(100);
+    for (const pid of workers) expect(() => process.kill(pid, 0)).toThrow();
+  });
+});
+
+describe('serve --workers: refusals', () => {
+  function run(args: string[], timeout = 30_000) {
+    const d = mkdtempSync(join(root, 'refused-'));
+    const policy = join(d, 'policy.yaml');
+    writeFileSync(policy, POLICY);
+    const r = spawnSync(process.execPath, ['bin/mfa-gate.js', 'serve', '--data-dir', join(d, 'data'), '--policy', policy, ...args], {
+      encoding: 'utf8',
+      timeout,
+      env: { ...process.env, MFA_GATE_API_KEYS: API_KEY },
+    });
+    return { status: r.status, out: `${r.stdout}${r.stderr}` };
+  }
+
+  it.each([
+    [['--workers', '0'], /--workers: "0" is not a number of processes from 1 to 64, or auto/],
+    [['--workers', 'many'], /--workers: "many" is not a number/],
+    [['--workers', '2', '--decision-log', 'stdout'], /--decision-log stdout needs --workers 1/],
+  ])('%j is a usage error (exit 2)', (args, message) => {
+    const r = run(['--port', '0', ...args]);
+    expect(r.status).toBe(2);
+    expect(r.out).toMatch(message);
+  });
+
+  it('a port already taken stops the whole service with exit 1 instead of restarting workers forever', async () => {
+    const blocker = createServer();
+    const port = await new Promise<number>((resolve) => blocker.listen(0, '127.0.0.1', () => resolve((blocker.address() as { port: number }).port)));
+    try {
+      const r = run(['--port', String(port), '--workers', '2']);
+      expect(r.status).toBe(1);
+      expect(r.out).toMatch(/a worker exited before it listened; stopping/);
+    } finally {
+      blocker.close();
+    }
+  }, 40_000);
+});
+
+afterAll(() => rmSync(root, { recursive: true, force: true }));
