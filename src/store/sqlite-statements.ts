@@ -4,19 +4,23 @@ import type Database from 'better-sqlite3';
 import type { DecisionKind } from '../types.js';
 import type { ChallengeRecord } from './types.js';
 
-export interface UserRow {
-  first_seen: number;
-  enrolled_at: number | null;
-  last_login_time: number | null;
-  last_login_ip: string | null;
-  enrollment_deadline: number | null;
-  failed_attempts: number;
-  recovery_due_at: number | null;
-  /** JSON `[[device_key, last_mfa_at, last_seen], ...]` in primary-key order (device_key). */
-  devices: string;
-  /** JSON `[[location_key, last_seen], ...]` in primary-key order (location_key). */
-  locations: string;
-}
+/**
+ * USER_STATE_SQL's row as an array, in its column order: the statement is `.raw()`, so no object with named
+ * properties is built per call (measured ~0.8 µs of a ~9.5 µs getUserState).
+ */
+export type UserRow = [
+  first_seen: number,
+  enrolled_at: number | null,
+  last_login_time: number | null,
+  last_login_ip: string | null,
+  enrollment_deadline: number | null,
+  failed_attempts: number,
+  recovery_due_at: number | null,
+  /** JSON `[[device_key, ...], [last_seen, ...], [last_mfa_at, ...]]`, each in primary-key order (device_key). */
+  devices: string,
+  /** JSON `[[location_key, ...], [last_seen, ...]]`, each in primary-key order (location_key). */
+  locations: string,
+];
 
 /**
  * getUserState in one query: the user row, with the two factor facts and the user's devices and locations
@@ -24,9 +28,12 @@ export interface UserRow {
  * failed_attempts adds the user's two failure counters (parameters 1 and 2 are their subjects; two
  * primary-key lookups, measured ~20% faster than one `SUM ... WHERE subject IN (?, ?)`, which builds a
  * temporary b-tree for the list), recovery_due_at is the earliest open request (a seek in the partial index
- * recovery_requests_open_by_user, whose WHERE this repeats). devices and locations are JSON arrays built by
+ * recovery_requests_open_by_user, whose WHERE this repeats). devices and locations are JSON built by
  * json_group_array over a primary-key range (so in key order); the caller orders them by last_seen, since an
- * ORDER BY inside the aggregate costs a temporary b-tree per call. Parameters 3 and 4 are the retention cutoff
+ * ORDER BY inside the aggregate costs a temporary b-tree per call. One flat array per column, side by side,
+ * rather than one small array per row: SQLite builds no json_array per row and JSON.parse allocates three
+ * arrays, not one per row (measured ~0.3 µs of a ~9 µs getUserState with 2-6 rows each; the JavaScript half,
+ * parse and order, ~40% faster from 10 rows). Parameters 3 and 4 are the retention cutoff
  * (a device or location last seen at or before it is no longer known; a filter inside the same key range),
  * parameter 5 the user id.
  */
@@ -36,9 +43,10 @@ export const USER_STATE_SQL = `
       + COALESCE((SELECT consecutive FROM factor_failures WHERE subject = ?), 0) AS failed_attempts,
     (SELECT MIN(r.effective_at) FROM recovery_requests r
       WHERE r.user_id = u.id AND r.cancelled_at IS NULL AND r.applied_at IS NULL) AS recovery_due_at,
-    (SELECT json_group_array(json_array(d.device_key, d.last_mfa_at, d.last_seen))
+    (SELECT '[' || json_group_array(d.device_key) || ',' || json_group_array(d.last_seen)
+              || ',' || json_group_array(d.last_mfa_at) || ']'
       FROM known_devices d WHERE d.user_id = u.id AND d.last_seen > ?) AS devices,
-    (SELECT json_group_array(json_array(l.location_key, l.last_seen))
+    (SELECT '[' || json_group_array(l.location_key) || ',' || json_group_array(l.last_seen) || ']'
       FROM known_locations l WHERE l.user_id = u.id AND l.last_seen > ?) AS locations
   FROM users u WHERE u.id = ?`;
 
@@ -67,10 +75,12 @@ export type Statements = ReturnType<typeof prepareStatements>;
 export function prepareStatements(db: Database.Database) {
   return {
     ping: db.prepare<[], number>('SELECT 1').pluck(),
-    getUser: db.prepare<
-      [totpSubject: string, backupSubject: string, deviceCutoff: number, locationCutoff: number, id: string],
-      UserRow
-    >(USER_STATE_SQL),
+    getUser: db
+      .prepare<
+        [totpSubject: string, backupSubject: string, deviceCutoff: number, locationCutoff: number, id: string],
+        UserRow
+      >(USER_STATE_SQL)
+      .raw(),
     // DO NOTHING then re-read: when two processes register the same user at once, both end up reading the
     // one row that won, so first_seen is the same for both.
     registerUser: db.prepare<[string, number]>(
@@ -102,7 +112,13 @@ export function prepareStatements(db: Database.Database) {
          last_seen = MAX(known_locations.last_seen, excluded.last_seen)`,
     ),
     // Retention bound (RetentionOptions.knownDevices/knownLocations): after a login's upsert, the user's rows
-    // beyond the newest N go. A range over the user's few rows (the bound keeps it short) and a sort of them.
+    // beyond the newest N go. A trim sorts the user's rows (a temporary b-tree) even when it deletes nothing,
+    // which is almost always, so recordLogin counts first (a walk of the same primary-key range, no sort;
+    // measured ~0.6 vs ~4 µs) and trims only a user over the bound. Counting rather than trimming only after
+    // an insert: an update adds no row, but the user may already be over a bound lowered since (a restart
+    // with a smaller bound, another process with a larger one), and the trim then is what forgets the rows.
+    countDevices: db.prepare<[string], number>(`SELECT count(*) FROM known_devices WHERE user_id = ?`).pluck(),
+    countLocations: db.prepare<[string], number>(`SELECT count(*) FROM known_locations WHERE user_id = ?`).pluck(),
     trimDevices: db.prepare<[string, string, number]>(
       `DELETE FROM known_devices WHERE user_id = ? AND device_key IN (
          SELECT device_key FROM known_devices WHERE user_id = ? ORDER BY last_seen DESC, device_key LIMIT -1 OFFSET ?)`,

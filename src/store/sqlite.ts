@@ -62,10 +62,27 @@ export class StoreClosedError extends MfaGateError {
   }
 }
 
-type DeviceEntry = [device_key: string, last_mfa_at: number | null, last_seen: number];
-type LocationEntry = [location_key: string, last_seen: number];
-const devicesByLastSeenDesc = (a: DeviceEntry, b: DeviceEntry): number => b[2] - a[2];
-const locationsByLastSeenDesc = (a: LocationEntry, b: LocationEntry): number => b[1] - a[1];
+// USER_STATE_SQL's devices and locations columns, parsed: one array per column, in primary-key order.
+type DeviceColumns = [device_key: string[], last_seen: number[], last_mfa_at: Array<number | null>];
+type LocationColumns = [location_key: string[], last_seen: number[]];
+
+/**
+ * The first `limit` row indexes of `lastSeen`, most recently seen first; equal times keep index (primary-key)
+ * order, the order `ORDER BY last_seen DESC, key` gives. An insertion sort: a user holds a few rows (the
+ * retention bound caps them), often already in order, where it does a single pass and allocates nothing else.
+ */
+function newestFirst(lastSeen: readonly number[], limit: number): number[] {
+  const order: number[] = [];
+  for (let i = 0; i < lastSeen.length; i++) {
+    const time = lastSeen[i]!;
+    let at = order.length;
+    order.push(i);
+    for (; at > 0 && lastSeen[order[at - 1]!]! < time; at--) order[at] = order[at - 1]!;
+    order[at] = i;
+  }
+  if (order.length > limit) order.length = limit;
+  return order;
+}
 
 export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
   return new SqliteStore(options);
@@ -138,34 +155,35 @@ export class SqliteStore implements Store {
       user = this.st.getUser.get(totp, backup, cutoff, cutoff, userId);
       if (user === undefined) throw new Error(`user ${userId} vanished right after registration`);
     }
-    // Both in key order from the query; ordered here by last_seen, newest first (a stable sort, so equal
-    // times keep key order: the order `ORDER BY last_seen DESC, key` gave). Writes keep at most the bounds;
-    // the loops cap them too, so a bound lowered at restart holds before the next write trims.
-    const devices = (JSON.parse(user.devices) as DeviceEntry[]).sort(devicesByLastSeenDesc);
-    const locations = (JSON.parse(user.locations) as LocationEntry[]).sort(locationsByLastSeenDesc);
-    const deviceCount = Math.min(devices.length, this.retention.knownDevices);
-    const locationCount = Math.min(locations.length, this.retention.knownLocations);
+    const [
+      first_seen, enrolled_at, last_login_time, last_login_ip, enrollment_deadline, failed_attempts,
+      recovery_due_at, devicesJson, locationsJson,
+    ] = user;
+    // Both in key order from the query; ordered here by last_seen, newest first. Writes keep at most the
+    // bounds; newestFirst caps them too, so a bound lowered at restart holds before the next write trims.
+    const [deviceKeys, deviceSeen, deviceMfa] = JSON.parse(devicesJson) as DeviceColumns;
+    const [locationKeys, locationSeen] = JSON.parse(locationsJson) as LocationColumns;
     let lastMfa: UserState['last_mfa'] = null;
     const knownDevices: string[] = [];
-    for (let i = 0; i < deviceCount; i++) {
-      const d = devices[i]!;
-      knownDevices.push(d[0]);
-      if (d[0] === deviceKey && d[1] !== null) lastMfa = { time: d[1], device: deviceKey };
+    for (const i of newestFirst(deviceSeen, this.retention.knownDevices)) {
+      const key = deviceKeys[i]!;
+      knownDevices.push(key);
+      const mfaAt = deviceMfa[i] ?? null;
+      if (key === deviceKey && mfaAt !== null) lastMfa = { time: mfaAt, device: deviceKey };
     }
     const knownLocations: string[] = [];
-    for (let i = 0; i < locationCount; i++) knownLocations.push(locations[i]![0]);
+    for (const i of newestFirst(locationSeen, this.retention.knownLocations)) knownLocations.push(locationKeys[i]!);
     return {
-      enrolled: user.enrolled_at !== null,
-      enrolled_at: user.enrolled_at,
-      first_seen: user.first_seen,
+      enrolled: enrolled_at !== null,
+      enrolled_at,
+      first_seen,
       known_devices: knownDevices,
       known_locations: knownLocations,
-      last_login:
-        user.last_login_time === null ? null : { time: user.last_login_time, ip: user.last_login_ip },
+      last_login: last_login_time === null ? null : { time: last_login_time, ip: last_login_ip },
       last_mfa: lastMfa,
-      failed_attempts: user.failed_attempts,
-      enrollment_deadline: user.enrollment_deadline,
-      recovery_due_at: user.recovery_due_at,
+      failed_attempts,
+      enrollment_deadline,
+      recovery_due_at,
     };
   }
 
@@ -177,10 +195,13 @@ export class SqliteStore implements Store {
     return this.queue.enqueue(() => {
       this.st.recordUserLogin.run(user_id, time, time, ip);
       this.st.recordDevice.run(user_id, device_key, time, time, mfa ? time : null);
-      this.st.trimDevices.run(user_id, user_id, knownDevices);
+      // Trimmed only when over the bound (see countDevices): the same rows go as with a trim every time.
+      if (this.st.countDevices.get(user_id)! > knownDevices) this.st.trimDevices.run(user_id, user_id, knownDevices);
       if (location_key !== null) {
         this.st.recordLocation.run(user_id, location_key, time, time);
-        this.st.trimLocations.run(user_id, user_id, knownLocations);
+        if (this.st.countLocations.get(user_id)! > knownLocations) {
+          this.st.trimLocations.run(user_id, user_id, knownLocations);
+        }
       }
     }, `u:${user_id}`);
   }
