@@ -6,15 +6,18 @@
 //
 // autocannon runs in a child process (bench/http-load.ts; see there why), so this process's event loop only
 // serves. Also runnable alone: `node --import tsx bench/http.ts [--json]`.
+//
+// Then the same pair again with N processes on each side (BENCH_HTTP_WORKERS, default one per core): a real
+// `mfa-gate serve --workers N` child process against the bare route under node:cluster with N workers
+// (bench/bare-server.ts). One Node process serves on one core; this is what each side makes of the machine.
 import { serve, type ServerType } from '@hono/node-server';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createReadStream, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Hono } from 'hono';
 import pg from 'pg';
 import pino from 'pino';
 import type { ContextInput } from '../src/context.js';
@@ -27,6 +30,7 @@ import { createLogger } from '../src/log.js';
 import { compileNetworkList } from '../src/policy/index.js';
 import { PolicyHolder } from '../src/policy/holder.js';
 import { preloadGeoData } from '../src/signals/index.js';
+import { bareApp } from './bare-server.js';
 import type { LoadSummary } from './http-load.js';
 import { IPS, UAS } from './mix.js';
 
@@ -55,6 +59,11 @@ export interface HttpBenchOptions {
   /** The discarded warm-up run before it, seconds (BENCH_HTTP_WARMUP_SECONDS, default 2). */
   warmupSeconds?: number;
   connections?: number;
+  /**
+   * The worker processes of the second pair of runs, `serve --workers N` against the bare route served by N
+   * processes too (BENCH_HTTP_WORKERS, default one per core); 1: no such runs.
+   */
+  workers?: number;
   /** Progress lines (stderr). */
   log?: (line: string) => void;
 }
@@ -88,6 +97,34 @@ export interface HttpBenchResult {
   decide: LoadSummary;
   /** The PostgreSQL run, or why there was none. */
   postgres: PostgresBenchResult | { skipped: string };
+  /** The same runs with N processes serving each side, or why there were none. */
+  workers: WorkersBenchResult | { skipped: string };
+}
+
+/**
+ * `mfa-gate serve --workers N` (a real child process, its own data directory seeded the same way) against the
+ * bare route served by N processes too (bench/bare-server.ts): one process serves on one core, so this is what
+ * the machine gives each side. CPU per request is the whole process tree's.
+ */
+export interface WorkersBenchResult {
+  workers: number;
+  bare_rps: number;
+  decide_rps: number;
+  /** decide_rps / bare_rps at the same worker count; the same targets as the single-process pair. */
+  ratio: number;
+  p50_ms: number;
+  p99_ms: number;
+  bare_p50_ms: number;
+  bare_p99_ms: number;
+  p99_ratio: number;
+  bare_cpu_us_per_req: number;
+  decide_cpu_us_per_req: number;
+  loadavg_1m: { bare: number; decide: number };
+  bare: LoadSummary;
+  decide: LoadSummary;
+  postgres:
+    | { decide_rps: number; ratio: number; p50_ms: number; p99_ms: number; p99_ratio: number; decide_cpu_us_per_req: number; decide: LoadSummary }
+    | { skipped: string };
 }
 
 export const RATIO_TARGET = 0.6;
@@ -99,6 +136,8 @@ export const P99_RATIO_TARGET = 1.5;
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const ROOT = join(HERE, '..');
 const API_KEY = 'bench-key-decide-0000000000000001';
+// As deployed: a few keys, so authentication compares against each digest; the bench uses the decide-only one.
+const API_KEYS_ENV = `${API_KEY}:decide,bench-key-mfa-00000000000000000002:mfa,bench-key-admin-000000000000000003`;
 // A fixed key (32 bytes, base64) so SQLite and PostgreSQL runs are built the same way; never a real key.
 const BENCH_SECRET_KEY = Buffer.alloc(32, 7).toString('base64');
 
@@ -184,16 +223,6 @@ function close(server: ServerType): Promise<void> {
   });
 }
 
-/** The baseline: one JSON POST route, parse the body, answer a small JSON. */
-function bareApp(): Hono {
-  const app = new Hono();
-  app.post('/echo', async (c) => {
-    const body = await c.req.json<{ user?: { id?: string } }>();
-    return c.json({ ok: true, user: body.user?.id });
-  });
-  return app;
-}
-
 /**
  * The service as `mfa-gate serve` (src/cli/serve.ts) builds it: policy holder (watching the file), metrics with
  * the default process metrics, openServices (SQLite store in a temp dir, keyring, engine, factor service), API
@@ -220,11 +249,7 @@ async function realService(dir: string, databaseUrl?: string) {
     notice: () => {},
     env: { ...process.env, MFA_GATE_SECRET_KEY: BENCH_SECRET_KEY },
   });
-  // As deployed: a few keys, so authentication compares against each digest; the bench uses the decide-only one.
-  const apiKeys = loadApiKeys({
-    env: { MFA_GATE_API_KEYS: `${API_KEY}:decide,bench-key-mfa-00000000000000000002:mfa,bench-key-admin-000000000000000003` },
-    dataDir: dir,
-  });
+  const apiKeys = loadApiKeys({ env: { MFA_GATE_API_KEYS: API_KEYS_ENV }, dataDir: dir });
   preloadGeoData();
   const decisions: Record<string, number> = {};
   const unexpected: unknown[] = [];
@@ -290,10 +315,19 @@ interface LoadRun {
   cpu_us: number;
 }
 
-/** Runs bench/http-load.ts against `url`; `onMeasuring` is called when its warm-up is over. */
-function load(url: string, options: LoadOptions, onMeasuring: () => void = () => {}) {
+/** This process's CPU time so far (all threads), µs. */
+const ownCpu = () => {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+};
+
+/**
+ * Runs bench/http-load.ts against `url`; `onMeasuring` is called when its warm-up is over. `cpu` reads the
+ * server's CPU time (µs): this process's for the servers it runs itself, a process tree's for `serve --workers`.
+ */
+function load(url: string, options: LoadOptions, onMeasuring: () => void = () => {}, cpu: () => number = ownCpu) {
   return new Promise<LoadRun>((resolve, reject) => {
-    let cpuFrom: NodeJS.CpuUsage | null = null;
+    let cpuFrom: number | null = null;
     const child = spawn(process.execPath, ['--import', 'tsx', join(HERE, 'http-load.ts'), url, JSON.stringify(options)], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
@@ -302,16 +336,16 @@ function load(url: string, options: LoadOptions, onMeasuring: () => void = () =>
     child.stdout?.setEncoding('utf8').on('data', (d: string) => (out += d));
     child.on('message', (m: { phase?: string }) => {
       if (m.phase !== 'measured') return;
-      cpuFrom = process.cpuUsage();
+      cpuFrom = cpu();
       onMeasuring();
     });
     child.on('error', reject);
     child.on('close', (code) => {
-      const cpu = process.cpuUsage(cpuFrom ?? undefined);
+      const cpuTo = cpu();
       if (code !== 0) return reject(new Error(`bench/http-load.ts exited with ${code}`));
       if (cpuFrom === null) return reject(new Error('bench/http-load.ts never said its warm-up was over'));
       try {
-        resolve({ ...(JSON.parse(out) as { warmup: LoadSummary; measured: LoadSummary }), cpu_us: cpu.user + cpu.system });
+        resolve({ ...(JSON.parse(out) as { warmup: LoadSummary; measured: LoadSummary }), cpu_us: cpuTo - cpuFrom });
       } catch (err) {
         reject(new Error(`bench/http-load.ts printed no result: ${(err as Error).message}\n${out}`));
       }
@@ -372,6 +406,200 @@ async function decideRun(service: Awaited<ReturnType<typeof realService>>, commo
   return { run, decisions, loadBefore };
 }
 
+// ---- worker processes ------------------------------------------------------------------------------------------
+
+/** CPU time (user + system, µs) of process `root` and all its descendants so far, from /proc (Linux). */
+function treeCpuUs(root: number): number {
+  // USER_HZ: /proc/<pid>/stat counts clock ticks, 100 per second on Linux (sysconf(_SC_CLK_TCK)).
+  const TICK_US = 10_000;
+  const procs = new Map<number, { ppid: number; ticks: number }>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    // After "pid (comm) ": state ppid ... utime (14th field) stime (15th); comm may hold spaces, so cut at ')'.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    procs.set(Number(name), { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) });
+  }
+  let total = 0;
+  const todo = [root];
+  while (todo.length > 0) {
+    const pid = todo.pop()!;
+    total += procs.get(pid)?.ticks ?? 0;
+    for (const [child, p] of procs) if (p.ppid === pid) todo.push(child);
+  }
+  return total * TICK_US;
+}
+
+interface ChildServer {
+  url: string;
+  pid: number;
+  stop: () => Promise<void>;
+}
+
+/** Starts `node <args>` and resolves once it prints `listening on http://...` (the serve banner, bare-server.ts). */
+function startChildServer(args: string[], env: Record<string, string>): Promise<ChildServer> {
+  return new Promise((resolve, reject) => {
+    const child: ChildProcess = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    let out = '';
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`HTTP bench: ${args.join(' ')} did not listen within 60 s:\n${out}`));
+    }, 60_000);
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (http:\/\/[^\s]+)/.exec(out);
+      if (!m) return;
+      clearTimeout(timer);
+      child.stdout?.off('data', onData);
+      // Keep draining both pipes: a full pipe would block the server's writes.
+      child.stdout?.resume();
+      resolve({
+        url: m[1]!,
+        pid: child.pid!,
+        stop: async () => {
+          child.kill('SIGTERM');
+          const t = setTimeout(() => child.kill('SIGKILL'), 20_000);
+          await exited;
+          clearTimeout(t);
+        },
+      });
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`HTTP bench: ${args.join(' ')} exited with ${code} before listening:\n${out}`));
+    });
+  });
+}
+
+/** A fresh PostgreSQL schema for `fn`, dropped afterwards; `fn` gets the URL that selects it. */
+async function withSchema<T>(databaseUrl: string, fn: (url: string, schema: string) => Promise<T>): Promise<T> {
+  const schema = `mfa_gate_bench_${randomBytes(6).toString('hex')}`;
+  const url = new URL(databaseUrl);
+  url.searchParams.set('schema', schema);
+  try {
+    return await fn(url.toString(), schema);
+  } finally {
+    const client = new pg.Client({ connectionString: databaseUrl });
+    await client.connect();
+    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).finally(() => client.end());
+  }
+}
+
+/**
+ * `mfa-gate serve --workers N` on a data directory (and database) seeded as the single-process run's, loaded
+ * like it; checks its answers and that every decision reached the decision log.
+ */
+async function workersDecideRun(workers: number, common: LoadOptions, databaseUrl: string | undefined) {
+  const dir = mkdtempSync(join(tmpdir(), 'mfa-gate-bench-workers-'));
+  try {
+    const seeding = await realService(dir, databaseUrl);
+    try {
+      await seedKnownUsers(seeding);
+    } finally {
+      await seeding.close();
+    }
+    const decisionLogPath = join(dir, 'decisions-workers.jsonl');
+    const server = await startChildServer(
+      [
+        join(ROOT, 'bin/mfa-gate.js'), 'serve', '--workers', String(workers), '--port', '0', '--data-dir', dir,
+        '--policy', join(ROOT, 'policies/default.yaml'), '--decision-log', decisionLogPath,
+        ...(databaseUrl ? ['--database-url', databaseUrl] : []),
+      ],
+      { MFA_GATE_API_KEYS: API_KEYS_ENV, MFA_GATE_SECRET_KEY: BENCH_SECRET_KEY, MFA_GATE_LOG_LEVEL: 'warn' },
+    );
+    let run: LoadRun;
+    let loadBefore: number;
+    try {
+      const probe = await fetch(`${server.url}/v1/decide`, {
+        method: 'POST',
+        headers: { ...common.headers, 'content-type': 'application/json' },
+        body: JSON.stringify(homeContext(1)),
+      });
+      const body = (await probe.json()) as { decision?: string };
+      if (probe.status !== 200 || typeof body.decision !== 'string') throw new Error(`decide probe (workers): ${probe.status} ${JSON.stringify(body)}`);
+      loadBefore = loadavg()[0] as number;
+      run = await load(`${server.url}/v1/decide`, common, () => {}, () => treeCpuUs(server.pid));
+    } finally {
+      await server.stop();
+    }
+    assertClean(`decide (${workers} workers)`, 'warm-up', run.warmup);
+    assertClean(`decide (${workers} workers)`, 'measured', run.measured);
+    // The workers flush their decision logs when they stop: every answered decision is a line by now.
+    const lines = await countLines(decisionLogPath);
+    const answered = run.warmup.total + run.measured.total;
+    if (lines < answered) throw new Error(`HTTP bench: ${answered} decisions answered by the workers but ${lines} decision log lines`);
+    return { run, loadBefore };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function workersRuns(
+  workers: number,
+  common: LoadOptions,
+  databaseUrl: string | null,
+  log: (line: string) => void,
+): Promise<WorkersBenchResult> {
+  log(`http: bare POST /echo, ${workers} worker processes: ${common.connections} connections, ${common.warmupSeconds}s warm-up + ${common.seconds}s`);
+  const bareServer = await startChildServer(['--import', 'tsx', join(HERE, 'bare-server.ts'), String(workers)], {});
+  let bareRun: LoadRun;
+  const loadBare = loadavg()[0] as number;
+  try {
+    bareRun = await load(`${bareServer.url}/echo`, common, () => {}, () => treeCpuUs(bareServer.pid));
+  } finally {
+    await bareServer.stop();
+  }
+  assertClean(`bare (${workers} workers)`, 'warm-up', bareRun.warmup);
+  assertClean(`bare (${workers} workers)`, 'measured', bareRun.measured);
+  const b = bareRun.measured;
+
+  log(`http: mfa-gate serve --workers ${workers} (SQLite): seeding, then ${common.connections} connections, ${common.warmupSeconds}s warm-up + ${common.seconds}s`);
+  const sqlite = await workersDecideRun(workers, common, undefined);
+  const d = sqlite.run.measured;
+
+  let postgres: WorkersBenchResult['postgres'];
+  if (databaseUrl === null) postgres = { skipped: 'no PostgreSQL run' };
+  else {
+    log(`http: mfa-gate serve --workers ${workers} (PostgreSQL): seeding, then ${common.connections} connections, ${common.warmupSeconds}s warm-up + ${common.seconds}s`);
+    const { run } = await withSchema(databaseUrl, (url) => workersDecideRun(workers, common, url));
+    const p = run.measured;
+    postgres = {
+      decide_rps: round(p.rps, 1),
+      ratio: round(p.rps / b.rps, 3),
+      p50_ms: p.p50_ms,
+      p99_ms: p.p99_ms,
+      p99_ratio: round(p.p99_ms / b.p99_ms, 3),
+      decide_cpu_us_per_req: round(run.cpu_us / p.total, 1),
+      decide: p,
+    };
+  }
+  return {
+    workers,
+    bare_rps: round(b.rps, 1),
+    decide_rps: round(d.rps, 1),
+    ratio: round(d.rps / b.rps, 3),
+    p50_ms: d.p50_ms,
+    p99_ms: d.p99_ms,
+    bare_p50_ms: b.p50_ms,
+    bare_p99_ms: b.p99_ms,
+    p99_ratio: round(d.p99_ms / b.p99_ms, 3),
+    bare_cpu_us_per_req: round(bareRun.cpu_us / b.total, 1),
+    decide_cpu_us_per_req: round(sqlite.run.cpu_us / d.total, 1),
+    loadavg_1m: { bare: round(loadBare, 2), decide: round(sqlite.loadBefore, 2) },
+    bare: b,
+    decide: d,
+    postgres,
+  };
+}
+
 const round = (n: number, digits: number) => Math.round(n * 10 ** digits) / 10 ** digits;
 
 export async function runHttpBench({
@@ -379,8 +607,10 @@ export async function runHttpBench({
   warmupSeconds = Number(process.env.BENCH_HTTP_WARMUP_SECONDS ?? 2),
   connections = 50,
   databaseUrl = process.env.BENCH_DATABASE_URL ?? DEFAULT_DATABASE_URL,
+  workers = Number(process.env.BENCH_HTTP_WORKERS ?? availableParallelism()),
   log = (line) => process.stderr.write(`${line}\n`),
 }: HttpBenchOptions = {}): Promise<HttpBenchResult> {
+  if (!Number.isInteger(workers) || workers < 1) throw new Error(`BENCH_HTTP_WORKERS must be a positive integer, got ${workers}`);
   const dir = mkdtempSync(join(tmpdir(), 'mfa-gate-bench-http-'));
   const service = await realService(dir);
   const servers: ServerType[] = [];
@@ -424,6 +654,10 @@ export async function runHttpBench({
     } else {
       postgres = await postgresRun(databaseUrl, common, b, log);
     }
+    const workersResult: HttpBenchResult['workers'] =
+      workers > 1
+        ? await workersRuns(workers, common, 'skipped' in postgres ? null : (databaseUrl as string), log)
+        : { skipped: 'one worker (BENCH_HTTP_WORKERS=1, or a single core)' };
     return {
       bare_rps: round(b.rps, 1),
       decide_rps: round(d.rps, 1),
@@ -445,6 +679,7 @@ export async function runHttpBench({
       bare: b,
       decide: d,
       postgres,
+      workers: workersResult,
     };
   } finally {
     await Promise.all(servers.map(close));
@@ -455,35 +690,31 @@ export async function runHttpBench({
 
 /** The decide run again on a PostgreSQL store in a fresh schema (dropped afterwards), against the bare run `bare`. */
 async function postgresRun(databaseUrl: string, common: LoadOptions, bare: LoadSummary, log: (line: string) => void): Promise<PostgresBenchResult> {
-  const schema = `mfa_gate_bench_${randomBytes(6).toString('hex')}`;
-  const url = new URL(databaseUrl);
-  url.searchParams.set('schema', schema);
-  const dir = mkdtempSync(join(tmpdir(), 'mfa-gate-bench-pg-'));
-  const servers: ServerType[] = [];
-  const service = await realService(dir, url.toString());
-  try {
-    log(`http: POST /v1/decide (PostgreSQL, schema ${schema}): seeding, then ${common.connections} connections, ${common.warmupSeconds}s warm-up + ${common.seconds}s`);
-    const { run, decisions, loadBefore } = await decideRun(service, common, servers);
-    const d = run.measured;
-    return {
-      decide_rps: round(d.rps, 1),
-      ratio: round(d.rps / bare.rps, 3),
-      p50_ms: d.p50_ms,
-      p99_ms: d.p99_ms,
-      p99_ratio: round(d.p99_ms / bare.p99_ms, 3),
-      decide_cpu_us_per_req: round(run.cpu_us / d.total, 1),
-      decisions,
-      loadavg_1m: round(loadBefore, 2),
-      decide: d,
-    };
-  } finally {
-    await Promise.all(servers.map(close));
-    await service.close();
-    rmSync(dir, { recursive: true, force: true });
-    const client = new pg.Client({ connectionString: databaseUrl });
-    await client.connect();
-    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).finally(() => client.end());
-  }
+  return withSchema(databaseUrl, async (url, schema) => {
+    const dir = mkdtempSync(join(tmpdir(), 'mfa-gate-bench-pg-'));
+    const servers: ServerType[] = [];
+    const service = await realService(dir, url);
+    try {
+      log(`http: POST /v1/decide (PostgreSQL, schema ${schema}): seeding, then ${common.connections} connections, ${common.warmupSeconds}s warm-up + ${common.seconds}s`);
+      const { run, decisions, loadBefore } = await decideRun(service, common, servers);
+      const d = run.measured;
+      return {
+        decide_rps: round(d.rps, 1),
+        ratio: round(d.rps / bare.rps, 3),
+        p50_ms: d.p50_ms,
+        p99_ms: d.p99_ms,
+        p99_ratio: round(d.p99_ms / bare.p99_ms, 3),
+        decide_cpu_us_per_req: round(run.cpu_us / d.total, 1),
+        decisions,
+        loadavg_1m: round(loadBefore, 2),
+        decide: d,
+      };
+    } finally {
+      await Promise.all(servers.map(close));
+      await service.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 }
 
 const int = (n: number) => Math.round(n).toLocaleString('en-US');
@@ -510,10 +741,35 @@ export function formatHttp(r: HttpBenchResult): string {
       ? `PostgreSQL                skipped: ${r.postgres.skipped}`
       : `PostgreSQL ratio          ${r.postgres.ratio.toFixed(2)}   target >= ${POSTGRES_RATIO_TARGET}: ${verdict(r.postgres.ratio >= POSTGRES_RATIO_TARGET)}   p99 ratio ${r.postgres.p99_ratio.toFixed(2)}, ${r.postgres.decide_cpu_us_per_req.toFixed(0)} µs CPU per request`,
     `server CPU per request    bare ${r.bare_cpu_us_per_req.toFixed(0)} µs, decide ${r.decide_cpu_us_per_req.toFixed(0)} µs (ratio ${(r.bare_cpu_us_per_req / r.decide_cpu_us_per_req).toFixed(2)})`,
+    ...formatWorkers(r.workers, row, verdict),
     `decisions (measured run)  ${mix}`,
     `decision log              ${int(r.decision_log_lines)} lines, ${(r.decision_log_bytes / 1e6).toFixed(0)} MB`,
     `load average (1 min)      ${r.loadavg_1m.bare.toFixed(2)} before bare, ${r.loadavg_1m.decide.toFixed(2)} before decide (${cpus().length} cores; other work skews the ratio)`,
   ].join('\n');
+}
+
+function formatWorkers(
+  w: HttpBenchResult['workers'],
+  row: (name: string, s: LoadSummary) => string,
+  verdict: (ok: boolean) => string,
+): string[] {
+  if ('skipped' in w) return ['', `N worker processes        skipped: ${w.skipped}`];
+  return [
+    '',
+    `The same with ${w.workers} worker processes on each side (mfa-gate serve --workers ${w.workers}; the bare route under node:cluster):`,
+    '',
+    row(`bare Hono POST /echo ×${w.workers}`, w.bare),
+    row(`decide (SQLite) ×${w.workers}`, w.decide),
+    ...('skipped' in w.postgres ? [] : [row(`decide (PostgreSQL) ×${w.workers}`, w.postgres.decide)]),
+    '',
+    `req/s ratio decide/bare  ${w.ratio.toFixed(2)}   target >= ${RATIO_TARGET} (aim ${RATIO_AIM}): ${verdict(w.ratio >= RATIO_TARGET)}`,
+    `p99 ratio decide/bare    ${w.p99_ratio.toFixed(2)}   target <= ${P99_RATIO_TARGET}: ${verdict(w.p99_ratio <= P99_RATIO_TARGET)}`,
+    'skipped' in w.postgres
+      ? `PostgreSQL                skipped: ${w.postgres.skipped}`
+      : `PostgreSQL ratio          ${w.postgres.ratio.toFixed(2)}   target >= ${POSTGRES_RATIO_TARGET}: ${verdict(w.postgres.ratio >= POSTGRES_RATIO_TARGET)}   p99 ratio ${w.postgres.p99_ratio.toFixed(2)}, ${w.postgres.decide_cpu_us_per_req.toFixed(0)} µs CPU per request`,
+    `server CPU per request    bare ${w.bare_cpu_us_per_req.toFixed(0)} µs, decide ${w.decide_cpu_us_per_req.toFixed(0)} µs (all processes)`,
+    `load average (1 min)      ${w.loadavg_1m.bare.toFixed(2)} before bare, ${w.loadavg_1m.decide.toFixed(2)} before decide`,
+  ];
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
