@@ -158,8 +158,43 @@ describe.skipIf(process.platform !== 'linux')('serve --workers 2 on one SQLite f
       20_000,
     );
     expect(replaced).toContain(survivor);
+    await waitFor('the replacement to listen', () => (server.output().includes('"event":"worker_listening"') ? true : undefined), 20_000);
     for (let i = 0; i < 6; i++) expect((await fresh(server.base, 'GET', '/readyz')).status).toBe(200);
   }, 40_000);
+
+  it('a replacement that cannot start does not stop the service while another worker serves', async () => {
+    const policyFile = join(dir, 'policy.yaml');
+    // The running workers reject the broken edit and keep their policy; a new worker cannot start on it.
+    writeFileSync(policyFile, 'mfa_enforcement: [broken\n');
+    await waitFor('the rejected reload', async () => ((await fresh(server.base, 'GET', '/readyz')).status === 503 ? true : undefined));
+    const [victim] = workerPids(server.pid) as [number, number];
+    const exitsBefore = server.output().match(/"event":"worker_exited"/g)?.length ?? 0;
+    process.kill(victim, 'SIGKILL');
+    // The replacement fails (exit 1 on the broken policy) and is retried later, while the survivor answers.
+    await waitFor(
+      'a failed replacement',
+      () => ((server.output().match(/"event":"worker_exited"/g)?.length ?? 0) >= exitsBefore + 2 ? true : undefined),
+      20_000,
+    );
+    expect(server.output()).toMatch(/"event":"worker_exited","slot":\d,"exit_code":1,"signal":null/);
+    const served = await fresh(server.base, 'POST', '/v1/decide', { user: { id: 'still-served' }, ip: IP, user_agent: UA }).catch((err: Error) => {
+      throw new Error(`${err.message}\n${server.output().slice(-3000)}`);
+    });
+    expect(served.status).toBe(200);
+    expect(workerPids(server.pid).length).toBeGreaterThanOrEqual(1);
+    const listensBefore = server.output().match(/"event":"worker_listening"/g)?.length ?? 0;
+    writeFileSync(policyFile, POLICY);
+    await waitFor(
+      'the replacement to listen',
+      () => ((server.output().match(/"event":"worker_listening"/g)?.length ?? 0) > listensBefore ? true : undefined),
+      30_000,
+    );
+    expect(workerPids(server.pid)).toHaveLength(2);
+    await waitFor('both ready', async () => {
+      const answers = await Promise.all(Array.from({ length: 4 }, () => fresh(server.base, 'GET', '/readyz')));
+      return answers.every((a) => a.status === 200) ? true : undefined;
+    }, 15_000);
+  }, 60_000);
 
   it('stops every worker on SIGTERM', async () => {
     const workers = workerPids(server.pid);

@@ -6,9 +6,9 @@
 //
 // The primary does the one-time work before forking (policy checked, store opened and migrated, secret key and
 // API keys generated on a first start), so workers never race to create them; then it only supervises:
-// forwards SIGTERM/SIGINT (graceful stop) and SIGHUP (policy reload), restarts a worker that dies, gives up
-// when workers die faster than RESTART_LIMIT allows, and answers `/metrics` for the whole cluster
-// (src/http/cluster-metrics.ts).
+// forwards SIGTERM/SIGINT (graceful stop) and SIGHUP (policy reload), restarts a worker that dies (with a
+// growing delay), gives up when none is left and restarts keep failing, and answers `/metrics` for the whole
+// cluster (src/http/cluster-metrics.ts).
 import cluster, { type Worker } from 'node:cluster';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
@@ -16,9 +16,14 @@ import { serveWorkerScrapes } from '../http/cluster-metrics.js';
 
 /** Set in each worker's environment: its slot, 0..N-1 (a restarted worker keeps its slot). Slot 0 purges. */
 export const WORKER_SLOT_ENV = 'MFA_GATE_WORKER_SLOT';
-/** A worker that dies is restarted after this long (no tight crash loop). */
+/** A worker that dies is restarted after this long, doubled for each other exit in RESTART_WINDOW_MS (no tight crash loop). */
 export const RESTART_DELAY_MS = 1000;
-/** More than this many unexpected worker exits within RESTART_WINDOW_MS: something is wrong; stop everything. */
+export const MAX_RESTART_DELAY_MS = 30_000;
+/**
+ * With no worker left alive and more than this many exits within RESTART_WINDOW_MS, the service stops (exit 1)
+ * so that its supervisor (systemd, Kubernetes) sees the failure. While one worker still serves, restarts go
+ * on: a replacement failing during a database outage must not take the healthy worker down with it.
+ */
 export const RESTART_LIMIT = 5;
 export const RESTART_WINDOW_MS = 60_000;
 /** Upper bound for --workers: far past any core count this service is run on; a typo (200) is refused. */
@@ -47,8 +52,6 @@ export interface PrimaryOptions {
 export function runPrimary({ workers, logger, onListening, shutdownGraceMs }: PrimaryOptions): Promise<number> {
   return new Promise((resolve) => {
     const slots = new Map<Worker, number>();
-    /** Workers that have listened: one that exits before it does failed to start. */
-    const started = new WeakSet<Worker>();
     /** Slots whose worker has listened at least once (the first time all have, the service is announced). */
     const listened = new Set<number>();
     const exits: number[] = [];
@@ -94,8 +97,8 @@ export function runPrimary({ workers, logger, onListening, shutdownGraceMs }: Pr
     cluster.on('listening', (worker, address) => {
       const slot = slots.get(worker);
       if (slot === undefined) return;
-      started.add(worker);
       listened.add(slot);
+      if (announced) logger.info({ event: 'worker_listening', slot }, `worker ${slot} is serving again`);
       if (!announced && listened.size === workers) {
         announced = true;
         onListening({ address: address.address ?? '127.0.0.1', port: address.port, family: address.addressType === 6 ? 'IPv6' : 'IPv4' });
@@ -106,24 +109,25 @@ export function runPrimary({ workers, logger, onListening, shutdownGraceMs }: Pr
       slots.delete(worker);
       if (slot === undefined) return;
       if (stopping) return finish();
-      // A worker that never listened failed to start (port taken, store unreachable, bad key file): the next
-      // one would fail the same way, so the whole service stops with an error instead of looping.
-      if (!started.has(worker)) {
-        logger.error({ event: 'worker_failed', slot, code, signal }, 'a worker exited before it listened; stopping');
+      // Before the service first listened, a worker that exits failed to start (port taken, store unreachable,
+      // bad key file): the others would fail the same way, so the whole service stops with an error at once.
+      if (!announced) {
+        logger.error({ event: 'worker_failed', slot, exit_code: code, signal }, 'a worker exited before it listened; stopping');
         return stop('a worker failed to start', 1);
       }
       const now = Date.now();
       exits.push(now);
       while (exits.length > 0 && exits[0]! < now - RESTART_WINDOW_MS) exits.shift();
-      if (exits.length > RESTART_LIMIT) {
-        logger.error({ event: 'worker_failed', slot, code, signal }, `workers exited ${exits.length} times within ${RESTART_WINDOW_MS / 1000}s; stopping`);
+      if (exits.length > RESTART_LIMIT && live().length === 0) {
+        logger.error({ event: 'worker_failed', slot, exit_code: code, signal }, `no worker left and ${exits.length} exits within ${RESTART_WINDOW_MS / 1000}s; stopping`);
         return stop('workers keep failing', 1);
       }
-      // Until the replacement listens, the others serve; a replacement that never listens stops everything.
-      logger.error({ event: 'worker_exited', slot, code, signal }, `worker ${slot} exited; restarting it in ${RESTART_DELAY_MS} ms`);
+      // The others serve meanwhile.
+      const delay = Math.min(RESTART_DELAY_MS * 2 ** (exits.length - 1), MAX_RESTART_DELAY_MS);
+      logger.error({ event: 'worker_exited', slot, exit_code: code, signal }, `worker ${slot} exited; restarting it in ${delay} ms`);
       setTimeout(() => {
         if (!stopping) fork(slot);
-      }, RESTART_DELAY_MS);
+      }, delay);
     });
 
     for (let slot = 0; slot < workers; slot++) fork(slot);

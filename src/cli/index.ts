@@ -1,4 +1,5 @@
 // `mfa-gate <command>`: the command-line entry point (bin/mfa-gate.js runs it through tsx).
+import cluster from 'node:cluster';
 import { evalCommand } from './eval.js';
 import { replayCommand } from './replay.js';
 import { enrollCommand, usersCommand, verifyCommand } from './factor-commands.js';
@@ -51,4 +52,9 @@ export async function main(argv: string[]): Promise<number> {
 
 const code = await main(process.argv.slice(2));
 // `serve` keeps running: it returns -1 and the server holds the event loop open.
-if (code >= 0) process.exitCode = code;
+if (code >= 0) {
+  process.exitCode = code;
+  // A `serve --workers` worker that could not start: its channel to the primary would keep it alive (and a
+  // disconnect makes node:cluster exit it with 0, hiding the failure).
+  if (cluster.isWorker) process.exit(code);
+}
