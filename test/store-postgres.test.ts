@@ -5,6 +5,7 @@
 // in fresh schemas (mfa_gate_test_<random>_*) and drops them at the end. When PostgreSQL does not answer the
 // suite is skipped, except in CI (CI=true), where that fails the run: CI must test this driver.
 import { randomBytes, randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import net from 'node:net';
 import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
@@ -15,6 +16,7 @@ import { openPostgresStore, type PostgresStore, type PostgresStoreOptions } from
 import { SchemaTooNewError } from '../src/store/sqlite-migrate.js';
 import { userFailureSubjects } from '../src/store/subjects.js';
 import type { ChallengeRecord, LoginRecord } from '../src/store/types.js';
+import { IN_CI } from './helpers/serve.js';
 import { describeStoreContract } from './store.contract.js';
 
 const URL_ = process.env.MFA_GATE_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -184,6 +186,27 @@ describe.skipIf(skip)('PostgresStore', () => {
         openPostgresStore({ connectionString: `${URL_}?schema=${schema}`, schema: 'other_schema' }),
       ).rejects.toThrow(/disagree/);
     });
+
+    // README "Several instances": a database on the same machine is reached over its Unix socket (`?host=DIR`).
+    it.skipIf(!existsSync('/var/run/postgresql/.s.PGSQL.5432') && !IN_CI)(
+      'connects over the Unix socket with ?host=/var/run/postgresql next to ?schema=',
+      async () => {
+        const schema = freshSchema('socket');
+        const store = await open({ connectionString: `postgres://postgres@localhost/${DATABASE}?host=/var/run/postgresql&schema=${schema}` });
+        expect(store.schema).toBe(schema);
+        expect(await store.info()).toMatchObject({ currentSchema: schema });
+        const state = await store.getUserState('socket-user', 'dev', Date.now());
+        expect(state.first_seen).toBeGreaterThan(0);
+        const client = new pg.Client({ connectionString: `postgres://postgres@localhost/${DATABASE}?host=/var/run/postgresql` });
+        await client.connect();
+        try {
+          // A Unix-socket session has no client address; over TCP it would be 127.0.0.1.
+          expect((await client.query('SELECT inet_client_addr()::text AS addr')).rows[0].addr).toBeNull();
+        } finally {
+          await client.end();
+        }
+      },
+    );
 
     it('several stores opening one fresh schema at once apply each migration once', async () => {
       const schema = freshSchema('race');
