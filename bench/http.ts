@@ -372,6 +372,28 @@ function assertClean(name: string, phase: string, s: LoadSummary): void {
   }
 }
 
+/** The decision lines of `path`, each parsed; throws on a line that is not JSON. */
+async function decisionLines(path: string): Promise<number> {
+  let count = 0;
+  let rest = '';
+  for await (const chunk of createReadStream(path, { encoding: 'utf8' })) {
+    const parts = (rest + (chunk as string)).split('\n');
+    rest = parts.pop() ?? '';
+    for (const line of parts) {
+      if (line === '') continue;
+      let parsed: { type?: unknown };
+      try {
+        parsed = JSON.parse(line) as { type?: unknown };
+      } catch {
+        throw new Error(`HTTP bench: a torn decision log line in ${path}: ${line.slice(0, 200)}`);
+      }
+      if (parsed.type === 'decision') count++;
+    }
+  }
+  if (rest !== '') throw new Error(`HTTP bench: ${path} ends in the middle of a line`);
+  return count;
+}
+
 async function countLines(path: string): Promise<number> {
   let lines = 0;
   for await (const chunk of createReadStream(path)) {
@@ -549,8 +571,9 @@ async function workersDecideRun(workers: number, common: LoadOptions, databaseUr
     }
     assertClean(`decide (${workers} workers)`, 'warm-up', run.warmup);
     assertClean(`decide (${workers} workers)`, 'measured', run.measured);
-    // The workers flush their decision logs when they stop: every answered decision is a line by now.
-    const lines = await countLines(decisionLogPath);
+    // The workers flush their decision logs when they stop: every answered decision is a line by now, and every
+    // line parses (the workers append to one file; a torn line would not).
+    const lines = await decisionLines(decisionLogPath);
     const answered = run.warmup.total + run.measured.total;
     if (lines < answered) throw new Error(`HTTP bench: ${answered} decisions answered by the workers but ${lines} decision log lines`);
     return { run, loadBefore };
@@ -671,10 +694,13 @@ export async function runHttpBench({
     } else {
       postgres = await postgresRun(databaseUrl, common, b, log);
     }
+    // CPU per request of a process tree is read from /proc: Linux only.
     const workersResult: HttpBenchResult['workers'] =
-      workers > 1
-        ? await workersRuns(workers, common, 'skipped' in postgres ? null : (databaseUrl as string), log)
-        : { skipped: 'one worker (BENCH_HTTP_WORKERS=1, or a single core)' };
+      workers <= 1
+        ? { skipped: 'one worker (BENCH_HTTP_WORKERS=1, or a single core)' }
+        : !existsSync('/proc/self/stat')
+          ? { skipped: 'no /proc here to read the worker processes\' CPU time from (Linux only)' }
+          : await workersRuns(workers, common, 'skipped' in postgres ? null : (databaseUrl as string), log);
     return {
       bare_rps: round(b.rps, 1),
       decide_rps: round(d.rps, 1),

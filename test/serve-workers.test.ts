@@ -1,7 +1,7 @@
 // `mfa-gate serve --workers N` (issue #4's speed, src/cli/cluster.ts): N processes on one port and one SQLite
 // file. Each request here opens its own connection, and node:cluster hands new connections to the workers in
 // turn, so consecutive requests reach different processes: every guarantee below is checked across processes.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
@@ -66,8 +66,15 @@ function workerPids(pid: number): number[] {
   return out.sort((a, b) => a - b);
 }
 
-const decisionsCounted = (metrics: string) =>
-  [...metrics.matchAll(/^mfa_gate_decisions_total\{decision="[a-z_]+"\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
+/** The `mfa_gate_decisions_total` samples: per worker (the `worker` label), summed over outcomes. */
+function decisionsByWorker(metrics: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const m of metrics.matchAll(/^mfa_gate_decisions_total\{decision="[a-z_]+",worker="(\d+)"\} (\d+)$/gm)) {
+    out.set(m[1]!, (out.get(m[1]!) ?? 0) + Number(m[2]));
+  }
+  return out;
+}
+const total = (byWorker: Map<string, number>) => [...byWorker.values()].reduce((a, b) => a + b, 0);
 
 describe.skipIf(process.platform !== 'linux')('serve --workers 2 on one SQLite file', () => {
   let server: Serve;
@@ -87,23 +94,30 @@ describe.skipIf(process.platform !== 'linux')('serve --workers 2 on one SQLite f
     expect(workerPids(server.pid)).toHaveLength(2);
   });
 
-  it('answers on both workers; /metrics counts every worker and the decision log holds every line whole', async () => {
-    const before = decisionsCounted((await fresh(server.base, 'GET', '/metrics')).text);
+  it('answers on both workers; /metrics shows each worker\'s series and the decision log holds every line whole', async () => {
+    const before = decisionsByWorker((await fresh(server.base, 'GET', '/metrics')).text);
+    // Concurrent, so the two workers append to the decision log at the same time.
+    const answers = await Promise.all(
+      Array.from({ length: 60 }, (_, i) => fresh(server.base, 'POST', '/v1/decide', { user: { id: `spread-${i % 5}` }, ip: IP, user_agent: UA })),
+    );
     const ids = new Set<string>();
-    for (let i = 0; i < 40; i++) {
-      const r = await fresh(server.base, 'POST', '/v1/decide', { user: { id: `spread-${i % 5}` }, ip: IP, user_agent: UA });
-      expect(r.status).toBe(200);
-      ids.add(r.body.decision_id);
+    for (const a of answers) {
+      expect(a.status).toBe(200);
+      ids.add(a.body.decision_id);
     }
-    // One worker's own registry would show about half (connections alternate between the two).
     const metrics = await fresh(server.base, 'GET', '/metrics');
     expect(metrics.status).toBe(200);
-    expect(decisionsCounted(metrics.text) - before).toBe(40);
-    expect(metrics.text).toMatch(/^mfa_gate_policy_info\{version="[0-9a-f]+"\} 1$/m);
-    await waitFor('40 decision lines', () => {
-      const lines = readFileSync(server.decisionLog, 'utf8').split('\n').filter((l) => l.includes('"type":"decision"'));
-      const found = lines.map((l) => JSON.parse(l) as { decision_id: string }).filter((l) => ids.has(l.decision_id));
-      return found.length === 40 ? true : undefined;
+    const after = decisionsByWorker(metrics.text);
+    // Both workers' registries, each under its own label: one worker's registry alone would lack the other.
+    expect([...after.keys()].sort()).toEqual(['0', '1']);
+    for (const w of ['0', '1']) expect(after.get(w)! - (before.get(w) ?? 0)).toBeGreaterThan(0);
+    expect(total(after) - total(before)).toBe(60);
+    expect(metrics.text).toMatch(/^mfa_gate_policy_info\{version="[0-9a-f]+",worker="0"\} 1$/m);
+    await waitFor('60 decision lines', () => {
+      // Every line parses: a torn line would not.
+      const lines = readFileSync(server.decisionLog, 'utf8').split('\n').filter((l) => l !== '');
+      const found = lines.map((l) => JSON.parse(l) as { type?: string; decision_id?: string }).filter((l) => l.type === 'decision' && ids.has(l.decision_id!));
+      return found.length === 60 ? true : undefined;
     });
   });
 
@@ -149,6 +163,11 @@ describe.skipIf(process.platform !== 'linux')('serve --workers 2 on one SQLite f
     // while the replacement starts (RESTART_DELAY_MS later).
     await waitFor('the primary to see the exit', () => (server.output().includes('"event":"worker_exited"') ? true : undefined));
     for (let i = 0; i < 6; i++) expect((await fresh(server.base, 'GET', '/healthz')).status).toBe(200);
+    // A scrape while the replacement starts answers from the serving worker, at once.
+    const started = Date.now();
+    const scrape = await fresh(server.base, 'GET', '/metrics');
+    expect(scrape.status, scrape.text).toBe(200);
+    expect(Date.now() - started).toBeLessThan(2000);
     const replaced = await waitFor(
       'a replacement worker',
       () => {
@@ -196,11 +215,13 @@ describe.skipIf(process.platform !== 'linux')('serve --workers 2 on one SQLite f
     }, 15_000);
   }, 60_000);
 
-  it('stops every worker on SIGTERM', async () => {
+  it('stops every worker on SIGTERM: the primary forwards it and each worker shuts down gracefully', async () => {
     const workers = workerPids(server.pid);
     await server.stop();
     await sleep(100);
     for (const pid of workers) expect(() => process.kill(pid, 0)).toThrow();
+    // Logged by each worker's own SIGTERM handler: a worker that merely lost its primary would exit silently.
+    for (const w of [0, 1]) expect(server.output()).toMatch(new RegExp(`"event":"shutdown","signal":"SIGTERM","worker":${w}`));
   });
 });
 
@@ -221,6 +242,7 @@ describe('serve --workers: refusals', () => {
     [['--workers', '0'], /--workers: "0" is not a number of processes from 1 to 64, or auto/],
     [['--workers', 'many'], /--workers: "many" is not a number/],
     [['--workers', '2', '--decision-log', 'stdout'], /--decision-log stdout needs --workers 1/],
+    [['--workers', '2', '--decision-log', '/dev/stdout'], /--decision-log \/dev\/stdout needs --workers 1/],
   ])('%j is a usage error (exit 2)', (args, message) => {
     const r = run(['--port', '0', ...args]);
     expect(r.status).toBe(2);
@@ -238,6 +260,40 @@ describe('serve --workers: refusals', () => {
       blocker.close();
     }
   }, 40_000);
+});
+
+describe.skipIf(process.platform !== 'linux')('serve --workers: signals while the workers start', () => {
+  it('a SIGHUP to the primary while its workers start kills none of them', async () => {
+    const d = mkdtempSync(join(root, 'hup-'));
+    const policy = join(d, 'policy.yaml');
+    writeFileSync(policy, POLICY);
+    const child = spawn(process.execPath, ['bin/mfa-gate.js', 'serve', '--workers', '2', '--port', '0', '--data-dir', join(d, 'data'), '--policy', policy], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, MFA_GATE_API_KEYS: API_KEY },
+    });
+    let out = '';
+    child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    try {
+      // As soon as the workers exist, while they load their modules and open the store, SIGHUP the primary (a
+      // `systemctl reload` right after start): it must not pass it on to workers that would die of it.
+      await waitFor('the workers to be forked', () => (workerPids(child.pid!).length === 2 ? true : undefined));
+      for (let round = 0; round < 10 && !/listening on/.test(out); round++) {
+        process.kill(child.pid!, 'SIGHUP');
+        await sleep(100);
+      }
+      const base = await waitFor('the workers to listen', () => {
+        if (child.exitCode !== null) throw new Error(`serve exited with ${child.exitCode}:\n${out}`);
+        return /listening on (http:\/\/\S+) \(2 worker processes\)/.exec(out)?.[1];
+      }, 30_000);
+      expect((await fresh(base, 'GET', '/readyz')).status).toBe(200);
+      expect(out).not.toMatch(/worker_failed|worker_exited/);
+    } finally {
+      process.kill(child.pid!, 'SIGTERM');
+      expect(await exited).toBe(0);
+    }
+  }, 60_000);
 });
 
 afterAll(() => rmSync(root, { recursive: true, force: true }));

@@ -54,11 +54,15 @@ export function runPrimary({ workers, logger, onListening, shutdownGraceMs }: Pr
     const slots = new Map<Worker, number>();
     /** Slots whose worker has listened at least once (the first time all have, the service is announced). */
     const listened = new Set<number>();
+    /** Workers serving now: listened, not exited. Only they get SIGHUP (a starting one would die of it) and scrapes. */
+    const serving = new Set<Worker>();
+    /** Pending restarts, cancelled by stop(): a 30 s restart delay must not hold the primary's exit. */
+    const restarts = new Set<NodeJS.Timeout>();
     const exits: number[] = [];
     let announced = false;
     let stopping = false;
     let exitCode = 0;
-    const stopScrapes = serveWorkerScrapes();
+    const stopScrapes = serveWorkerScrapes(() => [...serving]);
 
     const fork = (slot: number) => {
       const worker = cluster.fork({ [WORKER_SLOT_ENV]: String(slot) });
@@ -68,6 +72,8 @@ export function runPrimary({ workers, logger, onListening, shutdownGraceMs }: Pr
     const finish = () => {
       if (live().length > 0) return;
       stopScrapes();
+      cluster.off('listening', whenListening);
+      cluster.off('exit', whenExited);
       for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.removeListener(s, handlers[s]);
       resolve(exitCode);
     };
@@ -75,6 +81,8 @@ export function runPrimary({ workers, logger, onListening, shutdownGraceMs }: Pr
       if (stopping) return;
       stopping = true;
       exitCode = code;
+      for (const t of restarts) clearTimeout(t);
+      restarts.clear();
       logger.info({ event: 'shutdown', reason, workers: live().length }, 'stopping the workers');
       for (const w of live()) w.process.kill('SIGTERM');
       const force = setTimeout(() => {
@@ -89,26 +97,32 @@ export function runPrimary({ workers, logger, onListening, shutdownGraceMs }: Pr
       SIGINT: () => stop('SIGINT', 0),
       // Each worker watches the policy file itself; SIGHUP asks all of them to re-read it now.
       SIGHUP: () => {
-        for (const w of live()) w.process.kill('SIGHUP');
+        for (const w of serving) w.process.kill('SIGHUP');
       },
     };
     for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(s, handlers[s]);
 
-    cluster.on('listening', (worker, address) => {
+    const whenListening = (worker: Worker, address: { address: string | null; port: number; addressType: number | string }) => {
       const slot = slots.get(worker);
       if (slot === undefined) return;
+      serving.add(worker);
       listened.add(slot);
       if (announced) logger.info({ event: 'worker_listening', slot }, `worker ${slot} is serving again`);
       if (!announced && listened.size === workers) {
         announced = true;
         onListening({ address: address.address ?? '127.0.0.1', port: address.port, family: address.addressType === 6 ? 'IPv6' : 'IPv4' });
       }
-    });
-    cluster.on('exit', (worker, code, signal) => {
+    };
+    const whenExited = (worker: Worker, code: number, signal: string | null) => {
       const slot = slots.get(worker);
       slots.delete(worker);
+      serving.delete(worker);
       if (slot === undefined) return;
-      if (stopping) return finish();
+      if (stopping) {
+        // A worker that had to be forced out (its own grace period ran out) makes the stop a failure.
+        if (code !== 0 && signal !== 'SIGTERM') exitCode = 1;
+        return finish();
+      }
       // Before the service first listened, a worker that exits failed to start (port taken, store unreachable,
       // bad key file): the others would fail the same way, so the whole service stops with an error at once.
       if (!announced) {
@@ -118,17 +132,21 @@ export function runPrimary({ workers, logger, onListening, shutdownGraceMs }: Pr
       const now = Date.now();
       exits.push(now);
       while (exits.length > 0 && exits[0]! < now - RESTART_WINDOW_MS) exits.shift();
-      if (exits.length > RESTART_LIMIT && live().length === 0) {
+      if (exits.length > RESTART_LIMIT && serving.size === 0) {
         logger.error({ event: 'worker_failed', slot, exit_code: code, signal }, `no worker left and ${exits.length} exits within ${RESTART_WINDOW_MS / 1000}s; stopping`);
         return stop('workers keep failing', 1);
       }
       // The others serve meanwhile.
       const delay = Math.min(RESTART_DELAY_MS * 2 ** (exits.length - 1), MAX_RESTART_DELAY_MS);
       logger.error({ event: 'worker_exited', slot, exit_code: code, signal }, `worker ${slot} exited; restarting it in ${delay} ms`);
-      setTimeout(() => {
+      const timer = setTimeout(() => {
+        restarts.delete(timer);
         if (!stopping) fork(slot);
       }, delay);
-    });
+      restarts.add(timer);
+    };
+    cluster.on('listening', whenListening);
+    cluster.on('exit', whenExited);
 
     for (let slot = 0; slot < workers; slot++) fork(slot);
   });

@@ -1,5 +1,6 @@
 import { serve } from '@hono/node-server';
 import cluster from 'node:cluster';
+import { statSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -110,9 +111,10 @@ receiver checks the X-MFA-Gate-Signature with it).`,
     }
 
     const decisionLogDest = values['decision-log'] || join(dataDir, 'decisions.jsonl');
-    if (workers > 1 && decisionLogDest === 'stdout') {
-      // Several processes writing one pipe interleave any write over PIPE_BUF (4 KiB); lines would tear.
-      throw new UsageError('--decision-log stdout needs --workers 1: several processes would interleave their lines; give a file');
+    if (workers > 1 && (decisionLogDest === 'stdout' || notARegularFile(decisionLogDest))) {
+      // Several processes writing one pipe (or terminal, or device) interleave any write over PIPE_BUF (4 KiB),
+      // so lines would tear; appends to a regular file are whole.
+      throw new UsageError(`--decision-log ${decisionLogDest} needs --workers 1: several processes would interleave their lines; give a regular file`);
     }
     const logger = createLogger();
     if (workers > 1 && cluster.isPrimary) {
@@ -120,7 +122,7 @@ receiver checks the X-MFA-Gate-Signature with it).`,
     }
     const slot = workerSlot();
     const registry = new Registry();
-    const metrics = createMetrics({ registry, ...(slot !== null ? { scrape: workerScrape(registry) } : {}) });
+    const metrics = createMetrics({ registry, ...(slot !== null ? { scrape: workerScrape(registry, slot) } : {}) });
     let holder: PolicyHolder;
     try {
       holder = new PolicyHolder({
@@ -239,6 +241,15 @@ receiver checks the X-MFA-Gate-Signature with it).`,
     return -1;
   },
 };
+
+/** Whether `path` exists and is something other than a regular file (/dev/stdout, a FIFO, a device). */
+function notARegularFile(path: string): boolean {
+  try {
+    return !statSync(path).isFile();
+  } catch {
+    return false; // not there yet: the decision log creates a regular file
+  }
+}
 
 interface BannerInput {
   address: AddressInfo;

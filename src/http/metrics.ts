@@ -62,7 +62,7 @@ export interface MetricsOptions {
   collectDefault?: boolean;
   /**
    * What `/metrics` answers: default this registry's text. A `serve --workers` worker passes one that asks the
-   * primary for every worker's metrics combined (src/http/cluster-metrics.ts).
+   * primary for every worker's metrics, merged (src/http/cluster-metrics.ts).
    */
   scrape?: (registry: Registry) => Promise<string>;
 }
@@ -115,8 +115,7 @@ export function createMetrics({
   const lockouts = reg.counter('lockouts_total', 'Factors locked after too many consecutive failures, by factor.', ['factor']);
   const factorEvents = reg.counter('factor_events_total', 'Factor audit events, by event name.', ['event']);
   const reloads = reg.counter('policy_reloads_total', 'Policy reload attempts, by result (ok or failed).', ['result']);
-  // 'max': with several workers each sets 1 for the version it serves; a sum would say 2.
-  const policyInfo = reg.gauge('policy_info', 'The serving policy: 1, labelled with its version.', ['version'], 'max');
+  const policyInfo = reg.gauge('policy_info', 'The serving policy: 1, labelled with its version.', ['version']);
   const httpDuration = reg.histogram(
     'http_request_duration_seconds',
     'HTTP request duration in seconds, by method, route pattern and status.',
@@ -318,12 +317,8 @@ class Registrar {
     return this.#existing(name, Counter, labelNames) ?? new Counter({ name: this.prefix + name, help, labelNames, registers: [this.registry] });
   }
 
-  /** `aggregator`: how `serve --workers` combines the workers' values (src/http/cluster-metrics.ts); prom-client's default sums. */
-  gauge(name: string, help: string, labelNames: string[], aggregator: 'sum' | 'max' = 'sum'): Gauge<string> {
-    return (
-      this.#existing(name, Gauge, labelNames) ??
-      new Gauge({ name: this.prefix + name, help, labelNames, aggregator, registers: [this.registry] })
-    );
+  gauge(name: string, help: string, labelNames: string[]): Gauge<string> {
+    return this.#existing(name, Gauge, labelNames) ?? new Gauge({ name: this.prefix + name, help, labelNames, registers: [this.registry] });
   }
 
   histogram(name: string, help: string, labelNames: string[], buckets: number[]): Histogram<string> {
