@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PG_URL, dropSchema, freshSchema, postgresAvailable, withSchema } from './helpers/postgres.js';
 import { API_KEY, awayFromStepEdge, sleep, startServe, totpCode, waitFor, type Serve } from './helpers/serve.js';
 
 const root = mkdtempSync(join(tmpdir(), 'mfa-gate-workers-'));
@@ -260,6 +261,44 @@ describe('serve --workers: refusals', () => {
       blocker.close();
     }
   }, 40_000);
+});
+
+const pgAvailable = await postgresAvailable();
+
+describe.skipIf(!pgAvailable || process.platform !== 'linux')('serve --workers 2 on PostgreSQL', () => {
+  const schema = freshSchema('mfa_gate_workers');
+  afterAll(() => dropSchema(schema));
+
+  it('serves from both workers on one schema and holds single use across them', async () => {
+    const d = mkdtempSync(join(root, 'pg-'));
+    const server = await startServe({
+      dir: d,
+      policy: POLICY,
+      args: ['--workers', '2', '--database-url', withSchema(PG_URL, schema)],
+      env: { MFA_GATE_SECRET_KEY: Buffer.alloc(32, 9).toString('base64') },
+    });
+    try {
+      expect(server.output()).toMatch(/\(2 worker processes\)/);
+      expect(server.output()).toMatch(/store\s+PostgreSQL /);
+      expect(workerPids(server.pid)).toHaveLength(2);
+      const answers = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => fresh(server.base, 'POST', '/v1/decide', { user: { id: `pg-${i % 4}` }, ip: IP, user_agent: UA })),
+      );
+      for (const a of answers) expect(a.status).toBe(200);
+      expect([...decisionsByWorker((await fresh(server.base, 'GET', '/metrics')).text).keys()].sort()).toEqual(['0', '1']);
+
+      const user = 'pg-single-use';
+      const started = await fresh(server.base, 'POST', '/v1/mfa/totp/enroll', { user_id: user });
+      await awayFromStepEdge();
+      const confirmed = await fresh(server.base, 'POST', '/v1/mfa/totp/confirm', { user_id: user, code: totpCode(started.body.secret, -1) });
+      expect(confirmed.status, confirmed.text).toBe(200);
+      const backup = confirmed.body.backup_codes[0] as string;
+      const uses = await Promise.all(Array.from({ length: 20 }, () => fresh(server.base, 'POST', '/v1/mfa/verify', { user_id: user, code: backup })));
+      expect(uses.filter((u) => u.status === 200)).toHaveLength(1);
+    } finally {
+      await server.stop();
+    }
+  }, 60_000);
 });
 
 describe.skipIf(process.platform !== 'linux')('serve --workers: signals while the workers start', () => {
