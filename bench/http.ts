@@ -34,20 +34,36 @@ import { bareApp } from './bare-server.js';
 import type { LoadSummary } from './http-load.js';
 import { IPS, UAS } from './mix.js';
 
-/** `POST /v1/decide` on the PostgreSQL store, against the same bare run (issue #6). */
-export interface PostgresBenchResult {
-  /** How the server reached PostgreSQL: `unix socket <dir>` or `tcp <host:port>`. */
-  via: string;
+/** A decide run's figures against a bare run: what the targets are about. */
+export interface DecideFigures {
   decide_rps: number;
-  /** decide_rps / the bare route's req/s; target >= 0.4. */
+  /** decide_rps / the bare route's req/s. */
   ratio: number;
   p50_ms: number;
   p99_ms: number;
+  /** decide p99 / bare p99. */
   p99_ratio: number;
+  /** Server CPU time per request in the measured run, µs: what each request costs, whatever else the machine
+   * was doing. The ratio of bare's to decide's bounds the req/s ratio when the server is CPU-bound. */
   decide_cpu_us_per_req: number;
+  decide: LoadSummary;
+}
+
+/** DecideFigures plus the bare run's own. */
+export interface PairFigures extends DecideFigures {
+  bare_rps: number;
+  bare_p50_ms: number;
+  bare_p99_ms: number;
+  bare_cpu_us_per_req: number;
+  bare: LoadSummary;
+}
+
+/** `POST /v1/decide` on the PostgreSQL store, against the same bare run (issue #6; ratio target >= 0.4). */
+export interface PostgresBenchResult extends DecideFigures {
+  /** How the server reached PostgreSQL: `unix socket <dir>` or `tcp <host:port>`. */
+  via: string;
   decisions: Record<string, number>;
   loadavg_1m: number;
-  decide: LoadSummary;
 }
 
 export interface HttpBenchOptions {
@@ -70,21 +86,8 @@ export interface HttpBenchOptions {
   log?: (line: string) => void;
 }
 
-export interface HttpBenchResult {
-  bare_rps: number;
-  decide_rps: number;
-  /** decide_rps / bare_rps; target >= 0.6, aim 0.8. */
-  ratio: number;
-  p50_ms: number;
-  p99_ms: number;
-  bare_p50_ms: number;
-  bare_p99_ms: number;
-  /** decide p99 / bare p99; target <= 1.5. */
-  p99_ratio: number;
-  /** Server CPU time per request in the measured runs (this process, all threads), µs: what each request costs,
-   * whatever else the machine was doing. Their ratio bounds the req/s ratio when the server is CPU-bound. */
-  bare_cpu_us_per_req: number;
-  decide_cpu_us_per_req: number;
+/** The single-process pair (ratio target >= 0.6, aim 0.8; p99 ratio <= 1.5); CPU is this process's, all threads. */
+export interface HttpBenchResult extends PairFigures {
   connections: number;
   seconds: number;
   warmup_seconds: number;
@@ -95,8 +98,6 @@ export interface HttpBenchResult {
   /** 1-minute load average before each measured server: other work on the machine skews a run. */
   loadavg_1m: { bare: number; decide: number };
   decision_log_bytes: number;
-  bare: LoadSummary;
-  decide: LoadSummary;
   /** The PostgreSQL run, or why there was none. */
   postgres: PostgresBenchResult | { skipped: string };
   /** The same runs with N processes serving each side, or why there were none. */
@@ -108,25 +109,10 @@ export interface HttpBenchResult {
  * bare route served by N processes too (bench/bare-server.ts): one process serves on one core, so this is what
  * the machine gives each side. CPU per request is the whole process tree's.
  */
-export interface WorkersBenchResult {
+export interface WorkersBenchResult extends PairFigures {
   workers: number;
-  bare_rps: number;
-  decide_rps: number;
-  /** decide_rps / bare_rps at the same worker count; the same targets as the single-process pair. */
-  ratio: number;
-  p50_ms: number;
-  p99_ms: number;
-  bare_p50_ms: number;
-  bare_p99_ms: number;
-  p99_ratio: number;
-  bare_cpu_us_per_req: number;
-  decide_cpu_us_per_req: number;
   loadavg_1m: { bare: number; decide: number };
-  bare: LoadSummary;
-  decide: LoadSummary;
-  postgres:
-    | { decide_rps: number; ratio: number; p50_ms: number; p99_ms: number; p99_ratio: number; decide_cpu_us_per_req: number; decide: LoadSummary }
-    | { skipped: string };
+  postgres: DecideFigures | { skipped: string };
 }
 
 export const RATIO_TARGET = 0.6;
@@ -599,48 +585,51 @@ async function workersRuns(
   }
   assertClean(`bare (${workers} workers)`, 'warm-up', bareRun.warmup);
   assertClean(`bare (${workers} workers)`, 'measured', bareRun.measured);
-  const b = bareRun.measured;
 
   log(`http: mfa-gate serve --workers ${workers} (SQLite): seeding, then ${common.connections} connections, ${common.warmupSeconds}s warm-up + ${common.seconds}s`);
   const sqlite = await workersDecideRun(workers, common, undefined);
-  const d = sqlite.run.measured;
 
   let postgres: WorkersBenchResult['postgres'];
   if (databaseUrl === null) postgres = { skipped: 'no PostgreSQL run' };
   else {
     log(`http: mfa-gate serve --workers ${workers} (PostgreSQL): seeding, then ${common.connections} connections, ${common.warmupSeconds}s warm-up + ${common.seconds}s`);
     const { run } = await withSchema(databaseUrl, (url) => workersDecideRun(workers, common, url));
-    const p = run.measured;
-    postgres = {
-      decide_rps: round(p.rps, 1),
-      ratio: round(p.rps / b.rps, 3),
-      p50_ms: p.p50_ms,
-      p99_ms: p.p99_ms,
-      p99_ratio: round(p.p99_ms / b.p99_ms, 3),
-      decide_cpu_us_per_req: round(run.cpu_us / p.total, 1),
-      decide: p,
-    };
+    postgres = decideFigures(run, bareRun.measured);
   }
   return {
     workers,
-    bare_rps: round(b.rps, 1),
-    decide_rps: round(d.rps, 1),
-    ratio: round(d.rps / b.rps, 3),
-    p50_ms: d.p50_ms,
-    p99_ms: d.p99_ms,
-    bare_p50_ms: b.p50_ms,
-    bare_p99_ms: b.p99_ms,
-    p99_ratio: round(d.p99_ms / b.p99_ms, 3),
-    bare_cpu_us_per_req: round(bareRun.cpu_us / b.total, 1),
-    decide_cpu_us_per_req: round(sqlite.run.cpu_us / d.total, 1),
+    ...pairFigures(bareRun, sqlite.run),
     loadavg_1m: { bare: round(loadBare, 2), decide: round(sqlite.loadBefore, 2) },
-    bare: b,
-    decide: d,
     postgres,
   };
 }
 
 const round = (n: number, digits: number) => Math.round(n * 10 ** digits) / 10 ** digits;
+
+function decideFigures(run: LoadRun, bare: LoadSummary): DecideFigures {
+  const d = run.measured;
+  return {
+    decide_rps: round(d.rps, 1),
+    ratio: round(d.rps / bare.rps, 3),
+    p50_ms: d.p50_ms,
+    p99_ms: d.p99_ms,
+    p99_ratio: round(d.p99_ms / bare.p99_ms, 3),
+    decide_cpu_us_per_req: round(run.cpu_us / d.total, 1),
+    decide: d,
+  };
+}
+
+function pairFigures(bareRun: LoadRun, decideRun: LoadRun): PairFigures {
+  const b = bareRun.measured;
+  return {
+    bare_rps: round(b.rps, 1),
+    bare_p50_ms: b.p50_ms,
+    bare_p99_ms: b.p99_ms,
+    bare_cpu_us_per_req: round(bareRun.cpu_us / b.total, 1),
+    bare: b,
+    ...decideFigures(decideRun, b),
+  };
+}
 
 export async function runHttpBench({
   seconds = Number(process.env.BENCH_HTTP_SECONDS ?? 10),
@@ -685,7 +674,6 @@ export async function runHttpBench({
     if (decisionLogLines < decided) throw new Error(`HTTP bench: ${decided} decisions but ${decisionLogLines} decision log lines`);
 
     const b = bareRun.measured;
-    const d = sqlite.run.measured;
     let postgres: HttpBenchResult['postgres'];
     const reason = databaseUrl === null || databaseUrl === '' ? 'no database URL given (BENCH_DATABASE_URL is empty)' : await postgresReason(databaseUrl);
     if (reason !== null || databaseUrl === null) {
@@ -702,16 +690,7 @@ export async function runHttpBench({
           ? { skipped: 'no /proc here to read the worker processes\' CPU time from (Linux only)' }
           : await workersRuns(workers, common, 'skipped' in postgres ? null : (databaseUrl as string), log);
     return {
-      bare_rps: round(b.rps, 1),
-      decide_rps: round(d.rps, 1),
-      ratio: round(d.rps / b.rps, 3),
-      p50_ms: d.p50_ms,
-      p99_ms: d.p99_ms,
-      bare_p50_ms: b.p50_ms,
-      bare_p99_ms: b.p99_ms,
-      p99_ratio: round(d.p99_ms / b.p99_ms, 3),
-      bare_cpu_us_per_req: round(bareRun.cpu_us / b.total, 1),
-      decide_cpu_us_per_req: round(sqlite.run.cpu_us / d.total, 1),
+      ...pairFigures(bareRun, sqlite.run),
       connections,
       seconds,
       warmup_seconds: warmupSeconds,
@@ -719,8 +698,6 @@ export async function runHttpBench({
       decision_log_lines: decisionLogLines,
       loadavg_1m: { bare: round(loadBare, 2), decide: round(sqlite.loadBefore, 2) },
       decision_log_bytes: decisionLogBytes,
-      bare: b,
-      decide: d,
       postgres,
       workers: workersResult,
     };
@@ -740,19 +717,7 @@ async function postgresRun(databaseUrl: string, common: LoadOptions, bare: LoadS
     try {
       log(`http: POST /v1/decide (PostgreSQL, schema ${schema}): seeding, then ${common.connections} connections, ${common.warmupSeconds}s warm-up + ${common.seconds}s`);
       const { run, decisions, loadBefore } = await decideRun(service, common, servers);
-      const d = run.measured;
-      return {
-        via: postgresVia(databaseUrl),
-        decide_rps: round(d.rps, 1),
-        ratio: round(d.rps / bare.rps, 3),
-        p50_ms: d.p50_ms,
-        p99_ms: d.p99_ms,
-        p99_ratio: round(d.p99_ms / bare.p99_ms, 3),
-        decide_cpu_us_per_req: round(run.cpu_us / d.total, 1),
-        decisions,
-        loadavg_1m: round(loadBefore, 2),
-        decide: d,
-      };
+      return { via: postgresVia(databaseUrl), ...decideFigures(run, bare), decisions, loadavg_1m: round(loadBefore, 2) };
     } finally {
       await Promise.all(servers.map(close));
       await service.close();
