@@ -95,7 +95,7 @@ export function runPrimary({ workers, logger, onListening, shutdownGraceMs }: Pr
     const handlers = {
       SIGTERM: () => stop('SIGTERM', 0),
       SIGINT: () => stop('SIGINT', 0),
-      // Each worker watches the policy file itself; SIGHUP asks all of them to re-read it now.
+      // Each worker watches the policy file itself; SIGHUP asks every serving one to re-read it now.
       SIGHUP: () => {
         for (const w of serving) w.process.kill('SIGHUP');
       },
