@@ -12,7 +12,8 @@ import { workerScrape } from '../http/cluster-metrics.js';
 import { createMetrics } from '../http/metrics.js';
 import { Registry } from 'prom-client';
 import { createLogger } from '../log.js';
-import { compileNetworkList, tryParseDuration } from '../policy/index.js';
+import { compileNetworkList, loadPolicy, tryParseDuration } from '../policy/index.js';
+import type { CompiledPolicy } from '../policy/types.js';
 import { PolicyHolder } from '../policy/holder.js';
 import { preloadGeoData } from '../signals/index.js';
 import { MAX_WORKERS, runPrimary, workerSlot } from './cluster.js';
@@ -297,17 +298,17 @@ interface ClusterInput {
  * on a first start), then the workers are forked and supervised. Resolves with the exit code.
  */
 async function runCluster({ workers, logger, policyPath, dataDir, databaseUrl, retention, decisionLogDest, env }: ClusterInput): Promise<number> {
-  let holder: PolicyHolder;
+  // Loaded once to refuse a bad policy before any worker starts; the workers load and watch it themselves.
+  let policy: CompiledPolicy;
   try {
-    holder = new PolicyHolder({ path: policyPath, log: logger });
+    policy = loadPolicy(policyPath);
   } catch (err) {
     console.error(err instanceof PolicyError ? err.message : `mfa-gate serve: ${(err as Error).message}`);
     return 1;
   }
-  const version = holder.current.version;
   let prepared: { storeLabel: string; senderKind: string; apiKeys: LoadedApiKeys };
   try {
-    const services = await openServices({ dataDir, databaseUrl, retention, policy: () => holder.current, logger });
+    const services = await openServices({ dataDir, databaseUrl, retention, policy, logger });
     try {
       prepared = { storeLabel: services.storeLabel, senderKind: services.sender.kind, apiKeys: loadApiKeys({ env, dataDir }) };
     } finally {
@@ -316,13 +317,11 @@ async function runCluster({ workers, logger, policyPath, dataDir, databaseUrl, r
   } catch (err) {
     console.error(`mfa-gate serve: ${(err as Error).message}`);
     return 1;
-  } finally {
-    holder.close();
   }
   return runPrimary({
     workers,
     logger,
     shutdownGraceMs: SHUTDOWN_GRACE_MS,
-    onListening: (address) => console.log(banner({ address, policyPath, version, decisionLogDest, workers, ...prepared })),
+    onListening: (address) => console.log(banner({ address, policyPath, version: policy.version, decisionLogDest, workers, ...prepared })),
   });
 }
