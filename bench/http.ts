@@ -358,35 +358,28 @@ function assertClean(name: string, phase: string, s: LoadSummary): void {
   }
 }
 
-/** The decision lines of `path`, each parsed; throws on a line that is not JSON. */
-async function decisionLines(path: string): Promise<number> {
-  let count = 0;
+/** The lines of a decision log, every one parsed (throws on one that is not JSON), and how many are decisions. */
+async function readDecisionLog(path: string): Promise<{ lines: number; decisions: number }> {
+  let lines = 0;
+  let decisions = 0;
   let rest = '';
   for await (const chunk of createReadStream(path, { encoding: 'utf8' })) {
     const parts = (rest + (chunk as string)).split('\n');
     rest = parts.pop() ?? '';
     for (const line of parts) {
       if (line === '') continue;
+      lines++;
       let parsed: { type?: unknown };
       try {
         parsed = JSON.parse(line) as { type?: unknown };
       } catch {
         throw new Error(`HTTP bench: a torn decision log line in ${path}: ${line.slice(0, 200)}`);
       }
-      if (parsed.type === 'decision') count++;
+      if (parsed.type === 'decision') decisions++;
     }
   }
   if (rest !== '') throw new Error(`HTTP bench: ${path} ends in the middle of a line`);
-  return count;
-}
-
-async function countLines(path: string): Promise<number> {
-  let lines = 0;
-  for await (const chunk of createReadStream(path)) {
-    const buf = chunk as Buffer;
-    for (let i = buf.indexOf(10); i !== -1; i = buf.indexOf(10, i + 1)) lines++;
-  }
-  return lines;
+  return { lines, decisions };
 }
 
 /** Whether PostgreSQL answers at `url` (the reason when it does not). */
@@ -559,9 +552,9 @@ async function workersDecideRun(workers: number, common: LoadOptions, databaseUr
     assertClean(`decide (${workers} workers)`, 'measured', run.measured);
     // The workers flush their decision logs when they stop: every answered decision is a line by now, and every
     // line parses (the workers append to one file; a torn line would not).
-    const lines = await decisionLines(decisionLogPath);
+    const { decisions } = await readDecisionLog(decisionLogPath);
     const answered = run.warmup.total + run.measured.total;
-    if (lines < answered) throw new Error(`HTTP bench: ${answered} decisions answered by the workers but ${lines} decision log lines`);
+    if (decisions < answered) throw new Error(`HTTP bench: ${answered} decisions answered by the workers but ${decisions} decision log lines`);
     return { run, loadBefore };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -668,10 +661,10 @@ export async function runHttpBench({
     const sqlite = await decideRun(service, common, servers);
 
     await service.decisionLog.flush();
-    const decisionLogLines = await countLines(service.decisionLogPath);
+    const { lines: decisionLogLines, decisions: loggedDecisions } = await readDecisionLog(service.decisionLogPath);
     const decisionLogBytes = statSync(service.decisionLogPath).size;
     const decided = Object.values(service.decisions).reduce((a, n) => a + n, 0);
-    if (decisionLogLines < decided) throw new Error(`HTTP bench: ${decided} decisions but ${decisionLogLines} decision log lines`);
+    if (loggedDecisions < decided) throw new Error(`HTTP bench: ${decided} decisions but ${loggedDecisions} decision log lines`);
 
     const b = bareRun.measured;
     let postgres: HttpBenchResult['postgres'];
