@@ -29,6 +29,7 @@ import { MAX_BODY_BYTES } from '../src/http/body.js';
 import { ROUTES, type Route } from '../src/http/route-table.js';
 import { SCHEMA_DIR, validator } from '../src/schemas.js';
 import { KEYS, startService, type TestService } from './helpers/app.js';
+import { fresh } from './helpers/serve.js';
 
 /** Bodies per endpoint (the acceptance asks for at least 2,000); MFA_GATE_FUZZ_RUNS raises it for a long soak. */
 const RUNS = Math.max(2000, Number(process.env.MFA_GATE_FUZZ_RUNS) || 0);
@@ -758,17 +759,9 @@ describe('through a real listening server', () => {
     }
     // On a connection of its own: fetch's pool may hand back a keep-alive socket the server is closing just
     // then ("other side closed"), which says nothing about whether the service still serves.
-    const health = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port, path: '/healthz', agent: false }, (res) => {
-        let body = '';
-        res.setEncoding('utf8').on('data', (d: string) => (body += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      });
-      req.on('error', reject);
-      req.end();
-    });
+    const health = await fresh(`http://127.0.0.1:${port}`, 'GET', '/healthz');
     expect(health.status).toBe(200);
-    expect(JSON.parse(health.body)).toMatchObject({ status: 'ok' });
+    expect(health.body).toMatchObject({ status: 'ok' });
     expect(service.unexpected).toEqual([]);
     expect(await flushed()).toEqual(before);
   }, 60_000);

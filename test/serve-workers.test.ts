@@ -3,52 +3,17 @@
 // turn, so consecutive requests reach different processes: every guarantee below is checked across processes.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PG_URL, dropSchema, freshSchema, postgresAvailable, withSchema } from './helpers/postgres.js';
-import { API_KEY, awayFromStepEdge, sleep, startServe, totpCode, waitFor, type Serve } from './helpers/serve.js';
+import { API_KEY, awayFromStepEdge, fresh, sleep, startServe, totpCode, waitFor, type Serve } from './helpers/serve.js';
 
 const root = mkdtempSync(join(tmpdir(), 'mfa-gate-workers-'));
 const POLICY = readFileSync(join(import.meta.dirname, '..', 'policies', 'default.yaml'), 'utf8');
 const IP = '81.2.69.142';
 const UA = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36';
-
-/** One request on a connection of its own (no keep-alive agent): the cluster picks the worker for each. */
-function fresh(base: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any; text: string }> {
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    const req = request(
-      `${base}${path}`,
-      {
-        method,
-        agent: false,
-        headers: {
-          authorization: `Bearer ${API_KEY}`,
-          connection: 'close',
-          ...(payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }),
-        },
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8').on('data', (d: string) => (text += d));
-        res.on('end', () => {
-          let parsed: unknown = null;
-          try {
-            parsed = JSON.parse(text);
-          } catch {
-            // /metrics is text
-          }
-          resolve({ status: res.statusCode ?? 0, body: parsed, text });
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
 
 /** The live child processes of `pid` running `mfa-gate serve` (Linux /proc). */
 function workerPids(pid: number): number[] {

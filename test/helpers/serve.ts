@@ -2,6 +2,7 @@
 // child process, free ports, TOTP codes as an authenticator app computes them, the decision log read back,
 // and the MFA page's HTML picked apart as a browser would read it.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { request } from 'node:http';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -126,6 +127,43 @@ export async function callApi(server: { base: string }, method: string, path: st
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   return { status: res.status, body: (await res.json()) as Record<string, any>, headers: res.headers };
+}
+
+/**
+ * One request on a connection of its own (no keep-alive agent), with the test API key: under `serve --workers` the
+ * cluster picks the worker for each, and no pooled socket the server is closing can be handed back.
+ */
+export function fresh(base: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any; text: string }> {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const req = request(
+      `${base}${path}`,
+      {
+        method,
+        agent: false,
+        headers: {
+          authorization: `Bearer ${API_KEY}`,
+          connection: 'close',
+          ...(payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }),
+        },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (d: string) => (text += d));
+        res.on('end', () => {
+          let parsed: unknown = null;
+          try {
+            parsed = JSON.parse(text);
+          } catch {
+            // /metrics is text
+          }
+          resolve({ status: res.statusCode ?? 0, body: parsed, text });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
 }
 
 /** Start of the TOTP period (30 s) that `ms` falls in. */
