@@ -9,7 +9,8 @@
 // `npm run -s bench -- --json | ...` (or run `node --import tsx bench/decide.ts --json`).
 // BENCH_SECONDS (in-process seconds per row, default 1), BENCH_HTTP_SECONDS (default 10),
 // BENCH_HTTP_WARMUP_SECONDS (default 2); `--no-http` skips the HTTP section, `--http-only` the in-process rows
-// (then the JSON has no `inprocess`).
+// (then the JSON has no `inprocess`); `--explain` (or BENCH_HTTP_EXPLAIN=1) adds the SQLite decide run again with
+// parts of the work left out, to show where a decision's CPU goes (`http.explain` in the JSON).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -176,7 +177,7 @@ async function main(): Promise<void> {
   let httpResult: HttpBenchResult | undefined;
   if (http) {
     if (inprocess) say('');
-    httpResult = await runHttpBench();
+    httpResult = await runHttpBench({ ...(process.argv.includes('--explain') ? { explain: true } : {}) });
     say(formatHttp(httpResult));
   }
   if (json) process.stdout.write(`${JSON.stringify({ ...(inprocess ? { inprocess: inProcessJson(inprocess) } : {}), ...(httpResult ? { http: httpResult } : {}) })}\n`);

@@ -23,6 +23,7 @@ import pino from 'pino';
 import type { ContextInput } from '../src/context.js';
 import { openServices } from '../src/cli/services.js';
 import { createDecisionLog } from '../src/decision-log.js';
+import { DecisionEngine, type DecisionRecord } from '../src/engine.js';
 import { createApp } from '../src/http/app.js';
 import { loadApiKeys } from '../src/http/auth.js';
 import { createMetrics } from '../src/http/metrics.js';
@@ -30,6 +31,8 @@ import { createLogger } from '../src/log.js';
 import { compileNetworkList } from '../src/policy/index.js';
 import { PolicyHolder } from '../src/policy/holder.js';
 import { preloadGeoData } from '../src/signals/index.js';
+import type { Store } from '../src/store/types.js';
+import type { UserState } from '../src/types.js';
 import { bareApp } from './bare-server.js';
 import type { LoadSummary } from './http-load.js';
 import { IPS, UAS } from './mix.js';
@@ -82,6 +85,11 @@ export interface HttpBenchOptions {
    * processes too (BENCH_HTTP_WORKERS, default one per core); 1: no such runs.
    */
   workers?: number;
+  /**
+   * After the single-process SQLite run, the same run with parts of the work left out (explainRuns): where a
+   * decision's CPU goes (`--explain`, or BENCH_HTTP_EXPLAIN=1). About a minute more.
+   */
+  explain?: boolean;
   /** Progress lines (stderr). */
   log?: (line: string) => void;
 }
@@ -102,6 +110,8 @@ export interface HttpBenchResult extends PairFigures {
   postgres: PostgresBenchResult | { skipped: string };
   /** The same runs with N processes serving each side, or why there were none. */
   workers: WorkersBenchResult | { skipped: string };
+  /** With `explain`: the single-process SQLite run with parts of the work left out, against the same bare run. */
+  explain: ExplainRun[] | { skipped: string };
 }
 
 /**
@@ -249,28 +259,38 @@ async function realService(dir: string, databaseUrl?: string) {
   preloadGeoData();
   const decisions: Record<string, number> = {};
   const unexpected: unknown[] = [];
-  const app = createApp({
-    engine: services.engine,
-    factors: services.factors,
-    outOfBand: services.outOfBand,
-    store: services.store,
-    keys: apiKeys.keys,
-    keyring: services.keyring,
-    policy: () => holder.current,
-    policyError: () => holder.lastError,
-    metrics,
-    trustedProxies: compileNetworkList([]),
-    onDecision: (record) => {
-      decisionLog.write(record);
-      decisions[record.decision.decision] = (decisions[record.decision.decision] ?? 0) + 1;
-    },
-    logError: (err, requestId) => {
-      unexpected.push(err);
-      logger.error({ err, request_id: requestId }, 'unexpected error');
-    },
-  });
+  const countDecision = (record: DecisionRecord) => {
+    decisions[record.decision.decision] = (decisions[record.decision.decision] ?? 0) + 1;
+  };
+  /** The app as serve builds it, on `engine`, writing the decision log or (log: false) only counting. */
+  const appWith = (engine: DecisionEngine, log = true) =>
+    createApp({
+      engine,
+      factors: services.factors,
+      outOfBand: services.outOfBand,
+      store: services.store,
+      keys: apiKeys.keys,
+      keyring: services.keyring,
+      policy: () => holder.current,
+      policyError: () => holder.lastError,
+      metrics,
+      trustedProxies: compileNetworkList([]),
+      onDecision: log
+        ? (record) => {
+            decisionLog.write(record);
+            countDecision(record);
+          }
+        : countDecision,
+      logError: (err, requestId) => {
+        unexpected.push(err);
+        logger.error({ err, request_id: requestId }, 'unexpected error');
+      },
+    });
+  const app = appWith(services.engine);
   return {
     app,
+    appWith,
+    policy: () => holder.current,
     ...services,
     decisions,
     unexpected,
@@ -284,7 +304,7 @@ async function realService(dir: string, databaseUrl?: string) {
 }
 
 /** Users 0..KNOWN-1: enrolled, and their home device and location learned through a completed challenge. */
-async function seedKnownUsers(service: Awaited<ReturnType<typeof realService>>): Promise<void> {
+async function seedKnownUsers(service: Service): Promise<void> {
   const now = Date.now();
   for (let u = 0; u < KNOWN; u++) {
     const ctx = homeContext(u);
@@ -397,24 +417,96 @@ async function postgresReason(url: string): Promise<string | null> {
 }
 
 /** One decide run on a seeded service: listen, probe, load. */
-async function decideRun(service: Awaited<ReturnType<typeof realService>>, common: LoadOptions, servers: ServerType[]) {
+async function decideRun(service: Service, common: LoadOptions, servers: ServerType[]) {
   await seedKnownUsers(service);
-  const real = await listen(service.app.fetch);
+  return loadApp(service, service.app, 'decide', common, servers);
+}
+
+/** Loads `POST /v1/decide` on `app` (built on `service`) after a probe; the measured run's outcomes counted. */
+async function loadApp(service: Service, app: { fetch: (req: Request) => Response | Promise<Response> }, name: string, common: LoadOptions, servers: ServerType[]) {
+  const real = await listen(app.fetch);
   servers.push(real.server);
   const probe = homeContext(1);
   const realProbe = await fetch(`${real.url}/v1/decide`, { method: 'POST', headers: { ...common.headers, 'content-type': 'application/json' }, body: JSON.stringify(probe) });
   const realBody = (await realProbe.json()) as { decision?: string };
-  if (realProbe.status !== 200 || typeof realBody.decision !== 'string') throw new Error(`decide probe: ${realProbe.status} ${JSON.stringify(realBody)}`);
+  if (realProbe.status !== 200 || typeof realBody.decision !== 'string') throw new Error(`${name} probe: ${realProbe.status} ${JSON.stringify(realBody)}`);
   const loadBefore = loadavg()[0] as number;
   // The measured run's decisions: the counts when the child says its warm-up is over are subtracted.
   let measuredFrom: Record<string, number> = {};
   const run = await load(`${real.url}/v1/decide`, common, () => (measuredFrom = { ...service.decisions }));
-  assertClean('decide', 'warm-up', run.warmup);
-  assertClean('decide', 'measured', run.measured);
+  assertClean(name, 'warm-up', run.warmup);
+  assertClean(name, 'measured', run.measured);
   if (service.unexpected.length > 0) throw new Error(`HTTP bench: ${service.unexpected.length} unexpected errors in the service`);
   const decisions: Record<string, number> = {};
   for (const [k, v] of Object.entries(service.decisions)) decisions[k] = v - (measuredFrom[k] ?? 0);
   return { run, decisions, loadBefore };
+}
+
+type Service = Awaited<ReturnType<typeof realService>>;
+
+// ---- where a decision's CPU goes (--explain) -------------------------------------------------------------------
+
+/** One ablation: the single-process decide run with parts of the work taken out, against the same bare run. */
+export interface ExplainRun {
+  name: string;
+  /** What this run leaves out. */
+  without: string;
+  decide_rps: number;
+  ratio: number;
+  p99_ms: number;
+  decide_cpu_us_per_req: number;
+}
+
+/**
+ * The store as the engine sees it, minus its I/O: each user's state read once (the first time a user and device
+ * are asked for) and answered from memory after; logins and challenges not written at all. A measuring tool
+ * for --explain only: wrong as a store (it never learns anything), right for "what if the store cost nothing".
+ */
+function withoutStoreIo(store: Store): Store {
+  const states = new Map<string, Promise<UserState>>();
+  const done = Promise.resolve();
+  return new Proxy(store, {
+    get(target, prop) {
+      if (prop === 'getUserState') {
+        return (userId: string, deviceKey: string, now: number) => {
+          const key = `${userId}\u0000${deviceKey}`;
+          let state = states.get(key);
+          if (state === undefined) states.set(key, (state = target.getUserState(userId, deviceKey, now)));
+          return state;
+        };
+      }
+      if (prop === 'recordLogin' || prop === 'createChallenge') return () => done;
+      const value = Reflect.get(target, prop, target) as unknown;
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+/**
+ * The ablations behind the README's "where a decision's CPU goes", each a decide run of its own after the main
+ * one on the same seeded SQLite store (the variants that write nothing leave it as it was):
+ * the decision log left out; the store's I/O left out; both; and the engine too (one decision computed before
+ * the run, answered to every request: HTTP, authentication, validation, metrics and the answer alone).
+ */
+async function explainRuns(service: Service, common: LoadOptions, bare: LoadSummary, servers: ServerType[], log: (line: string) => void): Promise<ExplainRun[]> {
+  const engine = (store: Store) => new DecisionEngine({ store, policy: service.policy });
+  const noIo = engine(withoutStoreIo(service.store));
+  const canned = await service.engine.decideDetailed(homeContext(1));
+  const noEngine = { decideDetailed: async () => canned } as unknown as DecisionEngine;
+  const variants: Array<{ name: string; without: string; app: ReturnType<Service['appWith']> }> = [
+    { name: 'no_decision_log', without: 'the decision log line', app: service.appWith(service.engine, false) },
+    { name: 'no_store_io', without: "the store's reads and writes", app: service.appWith(noIo) },
+    { name: 'no_store_io_no_log', without: "the store's reads and writes, the decision log line", app: service.appWith(noIo, false) },
+    { name: 'no_engine_no_log', without: 'the engine (one decision answered to all), the store, the decision log line', app: service.appWith(noEngine, false) },
+  ];
+  const out: ExplainRun[] = [];
+  for (const v of variants) {
+    log(`http: explain: POST /v1/decide without ${v.without}`);
+    const { run } = await loadApp(service, v.app, `decide without ${v.without}`, common, servers);
+    const f = decideFigures(run, bare);
+    out.push({ name: v.name, without: v.without, decide_rps: f.decide_rps, ratio: f.ratio, p99_ms: f.p99_ms, decide_cpu_us_per_req: f.decide_cpu_us_per_req });
+  }
+  return out;
 }
 
 // ---- worker processes ------------------------------------------------------------------------------------------
@@ -630,6 +722,7 @@ export async function runHttpBench({
   connections = 50,
   databaseUrl = process.env.BENCH_DATABASE_URL ?? DEFAULT_DATABASE_URL,
   workers = Number(process.env.BENCH_HTTP_WORKERS ?? availableParallelism()),
+  explain = process.env.BENCH_HTTP_EXPLAIN === '1',
   log = (line) => process.stderr.write(`${line}\n`),
 }: HttpBenchOptions = {}): Promise<HttpBenchResult> {
   if (!Number.isInteger(workers) || workers < 1) throw new Error(`BENCH_HTTP_WORKERS must be a positive integer, got ${workers}`);
@@ -659,11 +752,15 @@ export async function runHttpBench({
 
     log(`http: POST /v1/decide (SQLite): ${connections} connections, ${warmupSeconds}s warm-up + ${seconds}s`);
     const sqlite = await decideRun(service, common, servers);
+    // Every decision so far has its line; the ablations without the log add decisions and no lines.
+    const decided = Object.values(service.decisions).reduce((a, n) => a + n, 0);
+    const explained: HttpBenchResult['explain'] = explain
+      ? await explainRuns(service, common, bareRun.measured, servers, log)
+      : { skipped: 'not asked for (--explain, or BENCH_HTTP_EXPLAIN=1)' };
 
     await service.decisionLog.flush();
     const { lines: decisionLogLines, decisions: loggedDecisions } = await readDecisionLog(service.decisionLogPath);
     const decisionLogBytes = statSync(service.decisionLogPath).size;
-    const decided = Object.values(service.decisions).reduce((a, n) => a + n, 0);
     if (loggedDecisions < decided) throw new Error(`HTTP bench: ${decided} decisions but ${loggedDecisions} decision log lines`);
 
     const b = bareRun.measured;
@@ -693,6 +790,7 @@ export async function runHttpBench({
       decision_log_bytes: decisionLogBytes,
       postgres,
       workers: workersResult,
+      explain: explained,
     };
   } finally {
     await Promise.all(servers.map(close));
@@ -743,11 +841,25 @@ export function formatHttp(r: HttpBenchResult): string {
       ? `PostgreSQL                skipped: ${r.postgres.skipped}`
       : `PostgreSQL ratio          ${r.postgres.ratio.toFixed(2)}   target >= ${POSTGRES_RATIO_TARGET}: ${verdict(r.postgres.ratio >= POSTGRES_RATIO_TARGET)}   p99 ratio ${r.postgres.p99_ratio.toFixed(2)}, ${r.postgres.decide_cpu_us_per_req.toFixed(0)} µs CPU per request`,
     `server CPU per request    bare ${r.bare_cpu_us_per_req.toFixed(0)} µs, decide ${r.decide_cpu_us_per_req.toFixed(0)} µs (ratio ${(r.bare_cpu_us_per_req / r.decide_cpu_us_per_req).toFixed(2)})`,
+    ...formatExplain(r),
     ...formatWorkers(r.workers, row, verdict),
     `decisions (measured run)  ${mix}`,
     `decision log              ${int(r.decision_log_lines)} lines, ${(r.decision_log_bytes / 1e6).toFixed(0)} MB`,
     `load average (1 min)      ${r.loadavg_1m.bare.toFixed(2)} before bare, ${r.loadavg_1m.decide.toFixed(2)} before decide (${cpus().length} cores; other work skews the ratio)`,
   ].join('\n');
+}
+
+function formatExplain(r: HttpBenchResult): string[] {
+  if ('skipped' in r.explain) return [];
+  const line = (name: string, rps: number, ratio: number, cpu: number) =>
+    `  ${name.padEnd(74)} ${int(rps).padStart(7)} req/s  ratio ${ratio.toFixed(2)}  ${cpu.toFixed(0).padStart(4)} µs CPU`;
+  return [
+    '',
+    'Where the CPU goes (the SQLite decide run again with parts left out, against the same bare run):',
+    line('everything (the run above)', r.decide_rps, r.ratio, r.decide_cpu_us_per_req),
+    ...r.explain.map((e) => line(`without ${e.without}`, e.decide_rps, e.ratio, e.decide_cpu_us_per_req)),
+    line('bare route', r.bare_rps, 1, r.bare_cpu_us_per_req),
+  ];
 }
 
 function formatWorkers(
@@ -776,6 +888,6 @@ function formatWorkers(
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const json = process.argv.includes('--json');
-  const result = await runHttpBench();
+  const result = await runHttpBench({ ...(process.argv.includes('--explain') ? { explain: true } : {}) });
   process.stdout.write(json ? `${JSON.stringify({ http: result })}\n` : `${formatHttp(result)}\n`);
 }
