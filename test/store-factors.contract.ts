@@ -4,8 +4,7 @@
 // between: a driver with a connection pool really races them, and every single-use rule must still hold.
 import { describe, expect, it } from 'vitest';
 import { ipSubject, userSubject, userSubjectPrefix } from '../src/store/subjects.js';
-import type { RecoveryRecord } from '../src/store/types.js';
-import { CONCURRENCY, HOUR, MINUTE, T0, count, times, type ContractContext } from './store-contract-helpers.js';
+import { CONCURRENCY, HOUR, MINUTE, T0, count, recoveryRecords, times, type ContractContext } from './store-contract-helpers.js';
 
 export type FactorContractContext = ContractContext;
 
@@ -17,15 +16,7 @@ export function describeFactorContract({ store: s, uid }: FactorContractContext)
     expect(await s().activateTotp(user, 1000, codes, T0)).toBe(true);
     return user;
   }
-  const recovery = (user: string, over: Partial<RecoveryRecord> = {}) => ({
-    id: uid('rec'),
-    user_id: user,
-    verified_by: 'admin-1',
-    verification: 'passport checked in person',
-    opened_at: T0,
-    effective_at: T0 + HOUR,
-    ...over,
-  });
+  const recovery = recoveryRecords(uid);
 
   describe('TOTP', () => {
     it('stores and replaces a pending enrollment; an active factor stays active until confirmation', async () => {

@@ -9,9 +9,8 @@ import type {
   MessageDestination,
   PushChallengeRecord,
   PushDevice,
-  RecoveryRecord,
 } from '../src/store/types.js';
-import { CONCURRENCY, HOUR, MINUTE, T0, count, times, type ContractContext } from './store-contract-helpers.js';
+import { CONCURRENCY, HOUR, MINUTE, T0, count, recoveryRecords, times, type ContractContext } from './store-contract-helpers.js';
 
 export type OobContractContext = ContractContext;
 
@@ -405,14 +404,7 @@ export function describeOobContract({ store: s, uid }: OobContractContext): void
   });
 
   describe('removing every factor', () => {
-    const recovery = (user: string): Omit<RecoveryRecord, 'cancelled_at' | 'applied_at'> => ({
-      id: uid('rec'),
-      user_id: user,
-      verified_by: 'admin-1',
-      verification: 'passport checked in person',
-      opened_at: T0,
-      effective_at: T0 + HOUR,
-    });
+    const recovery = recoveryRecords(uid);
 
     for (const how of ['removeFactors', 'applyDueRecoveries'] as const) {
       it(`${how} removes the message destinations, the unused codes and the push devices`, async () => {
