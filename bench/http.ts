@@ -819,10 +819,11 @@ async function postgresRun(databaseUrl: string, common: LoadOptions, bare: LoadS
 
 const int = (n: number) => Math.round(n).toLocaleString('en-US');
 
+/** One load run's line: req/s, latency and the number of requests. */
+const row = (name: string, s: LoadSummary) =>
+  `${name.padEnd(28)} ${int(s.rps).padStart(9)} req/s  p50 ${s.p50_ms.toFixed(1).padStart(5)} ms  p99 ${s.p99_ms.toFixed(1).padStart(5)} ms  max ${s.max_ms.toFixed(0).padStart(4)} ms  ${int(s.total).padStart(9)} requests`;
+
 export function formatHttp(r: HttpBenchResult): string {
-  const row = (name: string, s: LoadSummary) =>
-    `${name.padEnd(28)} ${int(s.rps).padStart(9)} req/s  p50 ${s.p50_ms.toFixed(1).padStart(5)} ms  p99 ${s.p99_ms.toFixed(1).padStart(5)} ms  max ${s.max_ms.toFixed(0).padStart(4)} ms  ${int(s.total).padStart(9)} requests`;
-  const verdict = (ok: boolean) => (ok ? 'ok' : 'BELOW TARGET');
   const decided = Object.values(r.decisions).reduce((a, b) => a + b, 0);
   const mix = Object.entries(r.decisions)
     .sort((a, b) => b[1] - a[1])
@@ -835,18 +836,27 @@ export function formatHttp(r: HttpBenchResult): string {
     row('POST /v1/decide (SQLite)', r.decide),
     ...('skipped' in r.postgres ? [] : [row('POST /v1/decide (PostgreSQL)', r.postgres.decide), `  (PostgreSQL on this machine, over its ${r.postgres.via})`]),
     '',
-    `req/s ratio decide/bare  ${r.ratio.toFixed(2)}   target >= ${RATIO_TARGET} (aim ${RATIO_AIM}): ${verdict(r.ratio >= RATIO_TARGET)}`,
-    `p99 ratio decide/bare    ${r.p99_ratio.toFixed(2)}   target <= ${P99_RATIO_TARGET}: ${verdict(r.p99_ratio <= P99_RATIO_TARGET)}`,
-    'skipped' in r.postgres
-      ? `PostgreSQL                skipped: ${r.postgres.skipped}`
-      : `PostgreSQL ratio          ${r.postgres.ratio.toFixed(2)}   target >= ${POSTGRES_RATIO_TARGET}: ${verdict(r.postgres.ratio >= POSTGRES_RATIO_TARGET)}   p99 ratio ${r.postgres.p99_ratio.toFixed(2)}, ${r.postgres.decide_cpu_us_per_req.toFixed(0)} µs CPU per request`,
+    ...targetLines(r, r.postgres),
     `server CPU per request    bare ${r.bare_cpu_us_per_req.toFixed(0)} µs, decide ${r.decide_cpu_us_per_req.toFixed(0)} µs (ratio ${(r.bare_cpu_us_per_req / r.decide_cpu_us_per_req).toFixed(2)})`,
     ...formatExplain(r),
-    ...formatWorkers(r.workers, row, verdict),
+    ...formatWorkers(r.workers),
     `decisions (measured run)  ${mix}`,
     `decision log              ${int(r.decision_log_lines)} lines, ${(r.decision_log_bytes / 1e6).toFixed(0)} MB`,
     `load average (1 min)      ${r.loadavg_1m.bare.toFixed(2)} before bare, ${r.loadavg_1m.decide.toFixed(2)} before decide (${cpus().length} cores; other work skews the ratio)`,
   ].join('\n');
+}
+
+const verdict = (ok: boolean) => (ok ? 'ok' : 'BELOW TARGET');
+
+/** The targets' lines for a SQLite decide run and its PostgreSQL run: each ratio against its target. */
+function targetLines(sqlite: DecideFigures, postgres: DecideFigures | { skipped: string }): string[] {
+  return [
+    `req/s ratio decide/bare  ${sqlite.ratio.toFixed(2)}   target >= ${RATIO_TARGET} (aim ${RATIO_AIM}): ${verdict(sqlite.ratio >= RATIO_TARGET)}`,
+    `p99 ratio decide/bare    ${sqlite.p99_ratio.toFixed(2)}   target <= ${P99_RATIO_TARGET}: ${verdict(sqlite.p99_ratio <= P99_RATIO_TARGET)}`,
+    'skipped' in postgres
+      ? `PostgreSQL                skipped: ${postgres.skipped}`
+      : `PostgreSQL ratio          ${postgres.ratio.toFixed(2)}   target >= ${POSTGRES_RATIO_TARGET}: ${verdict(postgres.ratio >= POSTGRES_RATIO_TARGET)}   p99 ratio ${postgres.p99_ratio.toFixed(2)}, ${postgres.decide_cpu_us_per_req.toFixed(0)} µs CPU per request`,
+  ];
 }
 
 function formatExplain(r: HttpBenchResult): string[] {
@@ -862,11 +872,7 @@ function formatExplain(r: HttpBenchResult): string[] {
   ];
 }
 
-function formatWorkers(
-  w: HttpBenchResult['workers'],
-  row: (name: string, s: LoadSummary) => string,
-  verdict: (ok: boolean) => string,
-): string[] {
+function formatWorkers(w: HttpBenchResult['workers']): string[] {
   if ('skipped' in w) return ['', `N worker processes        skipped: ${w.skipped}`];
   return [
     '',
@@ -876,11 +882,7 @@ function formatWorkers(
     row(`decide (SQLite) ×${w.workers}`, w.decide),
     ...('skipped' in w.postgres ? [] : [row(`decide (PostgreSQL) ×${w.workers}`, w.postgres.decide)]),
     '',
-    `req/s ratio decide/bare  ${w.ratio.toFixed(2)}   target >= ${RATIO_TARGET} (aim ${RATIO_AIM}): ${verdict(w.ratio >= RATIO_TARGET)}`,
-    `p99 ratio decide/bare    ${w.p99_ratio.toFixed(2)}   target <= ${P99_RATIO_TARGET}: ${verdict(w.p99_ratio <= P99_RATIO_TARGET)}`,
-    'skipped' in w.postgres
-      ? `PostgreSQL                skipped: ${w.postgres.skipped}`
-      : `PostgreSQL ratio          ${w.postgres.ratio.toFixed(2)}   target >= ${POSTGRES_RATIO_TARGET}: ${verdict(w.postgres.ratio >= POSTGRES_RATIO_TARGET)}   p99 ratio ${w.postgres.p99_ratio.toFixed(2)}, ${w.postgres.decide_cpu_us_per_req.toFixed(0)} µs CPU per request`,
+    ...targetLines(w, w.postgres),
     `server CPU per request    bare ${w.bare_cpu_us_per_req.toFixed(0)} µs, decide ${w.decide_cpu_us_per_req.toFixed(0)} µs (all processes)`,
     `load average (1 min)      ${w.loadavg_1m.bare.toFixed(2)} before bare, ${w.loadavg_1m.decide.toFixed(2)} before decide`,
   ];
